@@ -1,0 +1,121 @@
+"""Exact unary and pairwise marginals of a linear-chain CRF.
+
+``sequential``: forward-backward with two ``lax.scan`` passes.
+``parallel``: the gradient of the parallel log Z with respect to its
+potentials (the gradient of a log-partition is the vector of marginals).
+
+Both are ordinary differentiable JAX code, so a loss may be built on them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxkd.crf._common import NEG, prepare, time_major
+from jaxkd.crf.constraints import Constraints
+from jaxkd.crf.partition import (
+    check_algorithm,
+    forward_scan,
+    log_partition_from_potentials,
+    transfer_matrices,
+)
+
+
+def backward_scan(emissions, mask, transitions, end):
+    """Backward variables beta.
+
+    Args:
+      emissions: [B, L, N] float32, zero at padding.
+      mask: [B, L] bool prefix mask.
+      transitions: [N, N] float32.
+      end: [N] float32.
+
+    Returns:
+      betas: [B, L, N] float32; ``betas[b, l, i]`` is the log-sum of the scores
+      of all suffixes after tag i at position l, end score included. At and past
+      the last valid position it equals ``end``.
+    """
+    batch, _, n = emissions.shape
+    last = jnp.broadcast_to(end, (batch, n))
+
+    def step(beta_next, inputs):
+        e_next, m_next = inputs  # position l + 1
+        inner = jax.nn.logsumexp(transitions[None] + (e_next + beta_next)[:, None, :], axis=2)
+        beta = jnp.where(m_next[:, None], inner, last)
+        return beta, beta
+
+    _, rest = lax.scan(
+        step, last, (time_major(emissions[:, 1:]), time_major(mask[:, 1:])), reverse=True
+    )
+    return jnp.concatenate([time_major(rest), last[:, None]], axis=1)
+
+
+def _sequential(p):
+    alphas = forward_scan(p.emissions, p.mask, p.transitions, p.start)
+    betas = backward_scan(p.emissions, p.mask, p.transitions, p.end)
+    log_z = jax.nn.logsumexp(alphas[:, -1] + p.end[None], axis=-1)[:, None]
+    unary_log = alphas + betas - log_z[..., None]
+    pair_log = (
+        alphas[:, :-1, :, None]
+        + p.transitions[None, None]
+        + (p.emissions[:, 1:] + betas[:, 1:])[:, :, None, :]
+        - log_z[..., None, None]
+    )
+    # Double-where: padded entries never reach exp, so gradients stay finite.
+    unary = jnp.exp(jnp.where(p.mask[..., None], unary_log, NEG))
+    pairwise = jnp.exp(jnp.where(p.mask[:, 1:, None, None], pair_log, NEG))
+    return unary, pairwise
+
+
+def _parallel(p):
+    init = p.start[None] + p.emissions[:, 0]
+    mats = transfer_matrices(p)
+
+    def total(init, mats):
+        return log_partition_from_potentials(init, mats, p.end).sum()
+
+    g_init, g_mats = jax.grad(total, argnums=(0, 1))(init, mats)
+    unary = jnp.concatenate([g_init[:, None], g_mats.sum(axis=2)], axis=1)
+    unary = jnp.where(p.mask[..., None], unary, 0.0)
+    pairwise = jnp.where(p.mask[:, 1:, None, None], g_mats, 0.0)
+    return unary, pairwise
+
+
+@functools.partial(jax.jit, static_argnames=("algorithm",))
+def marginals(
+    emissions,
+    mask,
+    transitions,
+    start,
+    end,
+    *,
+    algorithm: str = "sequential",
+    constraints: Constraints | None = None,
+):
+    """Posterior marginals of every tag and every adjacent tag pair.
+
+    Args:
+      emissions: [B, L, N] float.
+      mask: [B, L] bool prefix mask.
+      transitions: [N, N] float.
+      start: [N] float.
+      end: [N] float.
+      algorithm: "sequential" (forward-backward) or "parallel" (gradient of
+        the parallel log Z).
+      constraints: optional allowed moves.
+
+    Returns:
+      unary: [B, L, N] float32, ``P(y_l = j)``.
+      pairwise: [B, L, N, N] float32, ``P(y_{l-1} = i, y_l = j)`` for l >= 1;
+        row l = 0 is zero. Padded positions are zero in both.
+    """
+    check_algorithm(algorithm)
+    p = prepare(emissions, mask, transitions, start, end, constraints)
+    unary, pairwise = (_sequential if algorithm == "sequential" else _parallel)(p)
+    first = jnp.zeros((pairwise.shape[0], 1) + pairwise.shape[2:], pairwise.dtype)
+    pairwise = jnp.concatenate([first, pairwise], axis=1)
+    return unary, pairwise
