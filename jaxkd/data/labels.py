@@ -1,0 +1,141 @@
+"""The label vocabulary: tag strings <-> integer ids.
+
+Order (stable, independent of the data's order): ``"O"`` first (id 0, which
+is also the tag id of padding), then the chunk types in sorted (code point)
+order, each as ``B-X`` then ``I-X``. The vocabulary is *completed*: a type
+seen only as ``B-X`` in the training data still gets ``I-X``, so that a
+multi-word chunk of a known type is never an unseen tag and the CRF
+constraints are those of the full scheme.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from jaxkd.data.errors import DataError
+from jaxkd.data.scheme import split_tag
+
+OUTSIDE = "O"
+
+
+@dataclass(frozen=True)
+class LabelVocab:
+    """An ordered tag set; build it with :meth:`from_tags` or :meth:`from_types`.
+
+    Attributes:
+      labels: the ``N`` tags; ``labels[i]`` has id ``i``.
+    """
+
+    labels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        labels = tuple(self.labels)
+        object.__setattr__(self, "labels", labels)
+        if not labels or labels[0] != OUTSIDE:
+            raise ValueError(f"the first label must be {OUTSIDE!r}, got {labels[:1]}")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"duplicate labels in {labels}")
+        for label in labels:
+            split_tag(label)  # raises ValueError for a malformed tag
+        object.__setattr__(self, "_index", {label: i for i, label in enumerate(labels)})
+
+    @classmethod
+    def from_types(cls, types: Iterable[str]) -> LabelVocab:
+        """``O`` then ``B-X``, ``I-X`` for each type ``X`` in sorted order."""
+        labels = [OUTSIDE]
+        for kind in sorted(set(types)):
+            labels += [f"B-{kind}", f"I-{kind}"]
+        return cls(tuple(labels))
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[str]) -> LabelVocab:
+        """The completed vocabulary of the chunk types among ``tags``."""
+        return cls.from_types({kind for kind in map(_kind, set(tags)) if kind is not None})
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable) -> LabelVocab:
+        """The completed vocabulary of the tags of ``sentences`` (objects with
+        a ``tags`` sequence, e.g. :class:`jaxkd.data.conll.Sentence`)."""
+        return cls.from_tags(tag for sentence in sentences for tag in sentence.tags)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._index
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The chunk types, in vocabulary order."""
+        return tuple(dict.fromkeys(k for k in map(_kind, self.labels) if k is not None))
+
+    def index(self, tag: str) -> int:
+        """The id of ``tag``; raises :class:`DataError` naming it if unknown."""
+        try:
+            return self._index[tag]
+        except KeyError:
+            raise DataError(f"tag {tag!r} is not in the label vocabulary {self.labels}") from None
+
+    def encode(self, tags: Sequence[str], *, allow_unseen: bool = False) -> np.ndarray:
+        """Tag strings -> ids ``[n] int32``.
+
+        Args:
+          tags: ``n`` tag strings.
+          allow_unseen: map a tag outside the vocabulary to ``O`` (id 0)
+            instead of raising :class:`DataError`.
+        """
+        if allow_unseen:
+            return np.asarray([self._index.get(t, 0) for t in tags], np.int32).reshape(-1)
+        return np.asarray([self.index(t) for t in tags], np.int32).reshape(-1)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Ids -> tag strings (accepts lists and integer arrays)."""
+        out = []
+        for i in np.asarray(list(ids) if not hasattr(ids, "shape") else ids).reshape(-1):
+            if not 0 <= int(i) < len(self.labels):
+                raise DataError(f"tag id {int(i)} is outside 0..{len(self.labels) - 1}")
+            out.append(self.labels[int(i)])
+        return out
+
+    @property
+    def scheme(self) -> str:
+        """``"IOB2"`` (the only scheme the readers produce)."""
+        return "IOB2"
+
+    def constraints(self, scheme: str = "IOB2"):
+        """The allowed CRF moves of this tag set
+        (:func:`jaxkd.crf.constraints.bio_constraints`): ``transitions [N, N]``,
+        ``start [N]``, ``end [N]`` bool."""
+        from jaxkd.crf.constraints import bio_constraints
+
+        return bio_constraints(list(self.labels), scheme=scheme)
+
+    def to_json(self) -> str:
+        """A JSON string to save beside a model: ``{"labels": [...], "scheme": "IOB2"}``."""
+        return json.dumps({"labels": list(self.labels), "scheme": self.scheme})
+
+    @classmethod
+    def from_json(cls, text: str) -> LabelVocab:
+        """Inverse of :meth:`to_json`; keeps the saved order exactly."""
+        try:
+            data = json.loads(text)
+            labels = data["labels"]
+        except (ValueError, TypeError, KeyError) as err:
+            raise DataError(f"not a saved label vocabulary ({err}): {text[:80]!r}") from None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise DataError(f"'labels' must be a list of strings, got {labels!r}")
+        try:
+            return cls(tuple(labels))
+        except ValueError as err:
+            raise DataError(f"bad saved label vocabulary: {err}") from None
+
+
+def _kind(tag: str) -> str | None:
+    try:
+        return split_tag(tag)[1]
+    except ValueError as err:
+        raise DataError(str(err)) from None
