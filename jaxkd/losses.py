@@ -1,0 +1,360 @@
+"""Distillation objectives built on the CRF kernels (see shared METHODS.md).
+
+Every function takes a :class:`CRFScores` for the student (and the teacher's
+scores or outputs where needed) and returns a per-sentence ``[B]`` loss, except
+:func:`efficient_kd`, which is normalised by the number of sub-structures in
+the whole batch (as the method defines it) and returns a scalar. Padded
+positions never count, and all-padding rows contribute exactly 0.
+
+Method names (used in configs and results): ``vanilla``, ``kbest``,
+``posterior``, ``structkd``, ``efficient``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxkd import crf
+
+METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient")
+
+
+class CRFScores(NamedTuple):
+    """Everything that defines one CRF's distribution over tag sequences.
+
+    Attributes:
+      emissions: [B, L, N] float.
+      transitions: [N, N] float.
+      start: [N] float.
+      end: [N] float.
+    """
+
+    emissions: jnp.ndarray
+    transitions: jnp.ndarray
+    start: jnp.ndarray
+    end: jnp.ndarray
+
+    def crf_args(self):
+        return self.transitions, self.start, self.end
+
+    def scaled(self, factor: float) -> "CRFScores":
+        """Every score divided by ``factor`` (a temperature)."""
+        return CRFScores(*(x.astype(jnp.float32) / factor for x in self))
+
+
+def _f32(x):
+    return jnp.asarray(x, jnp.float32)
+
+
+# ---------------------------------------------------------------------------
+# vanilla
+# ---------------------------------------------------------------------------
+
+
+def nll(scores: CRFScores, mask, tags, *, constraints=None, algorithm: str = "sequential"):
+    """Negative log-likelihood of gold tags: ``log Z - s(y)``.
+
+    Args:
+      scores: the model's CRF scores, emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+      tags: [B, L] int gold tags.
+
+    Returns:
+      [B] float32, 0 for all-padding rows.
+    """
+    log_z = crf.log_partition(scores.emissions, mask, *scores.crf_args(), algorithm=algorithm, constraints=constraints)
+    gold = crf.sequence_score(scores.emissions, mask, tags, *scores.crf_args(), constraints=constraints)
+    return log_z - gold
+
+
+# ---------------------------------------------------------------------------
+# efficient sub-structured KD (Lin et al. 2022)
+# ---------------------------------------------------------------------------
+
+
+class SquaredError(NamedTuple):
+    total: jnp.ndarray  # [] float32, summed squared error over every sub-structure
+    count: jnp.ndarray  # [] float32, number of sub-structures
+
+
+def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask) -> SquaredError:
+    """Summed squared error over every sub-structure, in closed form.
+
+    Uses ``sum_ij (dT_ij + de_lj)^2 = sum_ij dT_ij^2 + 2 sum_j de_lj c_j +
+    N sum_j de_lj^2`` with ``c_j = sum_i dT_ij``: O(L N + N^2) work, no
+    [B, L, N, N] tensor.
+
+    Args:
+      student, teacher: CRF scores with emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+
+    Returns:
+      SquaredError(total, count) with ``count = sum_b (n_b - 1) N^2 + 2 N``
+      over non-empty rows.
+    """
+    mask = jnp.asarray(mask, bool)
+    n = student.emissions.shape[-1]
+    d_e = jnp.where(mask[..., None], _f32(student.emissions) - _f32(teacher.emissions), 0.0)
+    d_t = _f32(student.transitions) - _f32(teacher.transitions)
+    d_a = _f32(student.start) - _f32(teacher.start)
+    d_z = _f32(student.end) - _f32(teacher.end)
+    lengths = mask.sum(-1)
+    nonempty = lengths > 0
+    pairs = jnp.maximum(lengths - 1, 0).astype(jnp.float32)  # positions l >= 1
+    d_rest = d_e[:, 1:]  # zero at padding
+    col = d_t.sum(0)  # c_j
+    pair_sq = (
+        pairs * jnp.sum(d_t**2)
+        + 2.0 * jnp.einsum("blj,j->b", d_rest, col)
+        + n * jnp.sum(d_rest**2, axis=(1, 2))
+    )
+    start_sq = jnp.sum((d_a[None] + d_e[:, 0]) ** 2, axis=-1)
+    end_sq = jnp.sum(d_z**2)
+    per_row = jnp.where(nonempty, pair_sq + start_sq + end_sq, 0.0)
+    count = jnp.sum(jnp.where(nonempty, pairs * n * n + 2 * n, 0.0))
+    return SquaredError(per_row.sum(), count)
+
+
+def efficient_kd_terms_materialised(student: CRFScores, teacher: CRFScores, mask) -> SquaredError:
+    """The same sums from the materialised [B, L, N, N] sub-structure tensors
+    (for inspection and tests; training uses :func:`efficient_kd_terms`)."""
+    mask = jnp.asarray(mask, bool)
+    n = student.emissions.shape[-1]
+    s = crf.substructure_scores(student.emissions, student.transitions, student.start, mask=mask)
+    t = crf.substructure_scores(teacher.emissions, teacher.transitions, teacher.start, mask=mask)
+    diff_sq = (s - t) ** 2  # zero at padding
+    nonempty = mask.sum(-1) > 0
+    pair_sq = diff_sq[:, 1:].sum(axis=(1, 2, 3))
+    start_sq = diff_sq[:, 0, 0].sum(-1)  # the start unit (0, j) once, not once per i
+    end_sq = jnp.sum((_f32(student.end) - _f32(teacher.end)) ** 2)
+    per_row = jnp.where(nonempty, pair_sq + start_sq + end_sq, 0.0)
+    lengths = mask.sum(-1)
+    count = jnp.sum(jnp.where(nonempty, jnp.maximum(lengths - 1, 0) * n * n + 2 * n, 0)).astype(jnp.float32)
+    return SquaredError(per_row.sum(), count)
+
+
+def efficient_kd(student: CRFScores, teacher: CRFScores, mask, *, emissions_only: bool = False):
+    """Efficient sub-structured KD: mean squared error over every sub-structure.
+
+    Args:
+      student, teacher: CRF scores, emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+      emissions_only: the official code's ``struct_wo_trans`` variant: mean over
+        valid (l, j) of the squared emission difference only.
+
+    Returns:
+      [] float32 (0 when the batch has no valid position).
+    """
+    if emissions_only:
+        mask = jnp.asarray(mask, bool)
+        d_e = jnp.where(mask[..., None], _f32(student.emissions) - _f32(teacher.emissions), 0.0)
+        count = mask.sum() * student.emissions.shape[-1]
+        return jnp.sum(d_e**2) / jnp.maximum(count, 1)
+    terms = efficient_kd_terms(student, teacher, mask)
+    return terms.total / jnp.maximum(terms.count, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# K-best (Kim & Rush 2016)
+# ---------------------------------------------------------------------------
+
+KBEST_WEIGHTS = ("original", "probability")
+
+
+def kbest_weights(path_scores, scheme: str = "original"):
+    """Weights of the teacher's K best paths.
+
+    Args:
+      path_scores: [B, K] float, the teacher's scores of its K best paths,
+        best first; -inf for missing ranks.
+      scheme: ``"original"`` (the official code: 1 for the best path, 0.1 for
+        each other) or ``"probability"`` (Wang et al. 2020: the teacher's path
+        probabilities renormalised over the K).
+
+    Returns:
+      [B, K] float32, 0 for missing ranks.
+    """
+    path_scores = _f32(path_scores)
+    exists = jnp.isfinite(path_scores)
+    k = path_scores.shape[-1]
+    if scheme == "original":
+        w = jnp.where(jnp.arange(k) == 0, 1.0, 0.1)[None]
+        return jnp.where(exists, w, 0.0)
+    if scheme == "probability":
+        safe = jnp.where(exists, path_scores, -1e30)
+        return jnp.where(exists, jax.nn.softmax(safe, axis=-1), 0.0)
+    raise ValueError(f"k-best weights must be one of {KBEST_WEIGHTS}; got {scheme!r}")
+
+
+def kbest_kd(student: CRFScores, mask, paths, weights, *, constraints=None, algorithm: str = "sequential"):
+    """Weighted NLL of the teacher's K best paths: ``sum_k w_k (log Z_S - s_S(y_k))``.
+
+    Args:
+      student: the student's CRF scores, emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+      paths: [B, K, L] int, the teacher's K best paths.
+      weights: [B, K] float (see :func:`kbest_weights`).
+
+    Returns:
+      [B] float32.
+    """
+    b, k, length = paths.shape
+    log_z = crf.log_partition(student.emissions, mask, *student.crf_args(), algorithm=algorithm, constraints=constraints)
+    rep = lambda x: jnp.repeat(x, k, axis=0)  # noqa: E731  [B*K, ...], path-major within a row
+    scores = crf.sequence_score(
+        rep(student.emissions), rep(mask), paths.reshape(b * k, length), *student.crf_args(), constraints=constraints
+    ).reshape(b, k)
+    weights = jax.lax.stop_gradient(_f32(weights))
+    return jnp.sum(weights * (log_z[:, None] - scores), axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# Posterior distillation (Wang et al. 2020)
+# ---------------------------------------------------------------------------
+
+
+def _kl_rows(p, q, valid):
+    """sum over valid rows of KL(p || q) along the last axis; p, q: [..., N]."""
+    tiny = jnp.finfo(jnp.float32).tiny
+    term = jnp.where(p > 0, p * (jnp.log(jnp.maximum(p, tiny)) - jnp.log(jnp.maximum(q, tiny))), 0.0)
+    return jnp.where(valid, term.sum(-1), 0.0)
+
+
+def posterior_kd(student: CRFScores, teacher_unary, mask, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+    """Sum over valid tokens of KL(p_T(y_l) || p_S(y_l)), times temperature^2.
+
+    Args:
+      student: the student's CRF scores, emissions [B, L, N].
+      teacher_unary: [B, L, N] the teacher's unary marginals, computed from its
+        scores divided by ``temperature`` (see :func:`teacher_marginals`).
+      mask: [B, L] bool prefix mask.
+
+    Returns:
+      [B] float32.
+    """
+    s = student.scaled(temperature)
+    q, _ = crf.marginals(s.emissions, mask, *s.crf_args(), algorithm=algorithm, constraints=constraints)
+    p = jax.lax.stop_gradient(_f32(teacher_unary))
+    return temperature**2 * _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
+
+
+def teacher_marginals(teacher: CRFScores, mask, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+    """The teacher's unary and pairwise marginals at a temperature (no gradient).
+
+    Returns:
+      unary [B, L, N], pairwise [B, L, N, N] float32.
+    """
+    t = teacher.scaled(temperature)
+    out = crf.marginals(t.emissions, mask, *t.crf_args(), algorithm=algorithm, constraints=constraints)
+    return jax.lax.stop_gradient(out)
+
+
+# ---------------------------------------------------------------------------
+# Structural KD, factorised (Wang et al. 2021)
+# ---------------------------------------------------------------------------
+
+
+def expected_score(student: CRFScores, mask, unary, pairwise):
+    """``sum_u q(u) s_S(u)``: the student's score expected under marginals q.
+
+    Args:
+      student: CRF scores, emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+      unary: [B, L, N] marginals q(y_l) (zero at padding).
+      pairwise: [B, L, N, N] marginals q(y_{l-1}, y_l) (row 0 and padding zero).
+
+    Returns:
+      [B] float32.
+    """
+    mask = jnp.asarray(mask, bool)
+    e = jnp.where(mask[..., None], _f32(student.emissions), 0.0)
+    lengths = mask.sum(-1)
+    last = jnp.take_along_axis(unary, jnp.maximum(lengths - 1, 0)[:, None, None], axis=1)[:, 0]
+    last = jnp.where((lengths > 0)[:, None], last, 0.0)
+    return (
+        jnp.einsum("bln,bln->b", unary, e)
+        + jnp.einsum("blij,ij->b", pairwise, _f32(student.transitions))
+        + unary[:, 0] @ _f32(student.start)
+        + last @ _f32(student.end)
+    )
+
+
+def structkd(student: CRFScores, mask, teacher_unary, teacher_pairwise, *, constraints=None, algorithm: str = "sequential"):
+    """Factorised structural KD (scenario 1, CRF teacher -> CRF student).
+
+    ``L = log Z_S - sum_u q_T(u) s_S(u)``, the exact cross-entropy between the
+    teacher's and the student's distributions over all tag sequences; its
+    gradient is ``q_S - q_T``.
+
+    Args:
+      student: CRF scores, emissions [B, L, N].
+      mask: [B, L] bool prefix mask.
+      teacher_unary: [B, L, N]; teacher_pairwise: [B, L, N, N] (teacher marginals).
+
+    Returns:
+      [B] float32.
+    """
+    log_z = crf.log_partition(student.emissions, mask, *student.crf_args(), algorithm=algorithm, constraints=constraints)
+    q_u = jax.lax.stop_gradient(_f32(teacher_unary))
+    q_p = jax.lax.stop_gradient(_f32(teacher_pairwise))
+    return log_z - expected_score(student, mask, q_u, q_p)
+
+
+def structkd_token_student(student_logits, mask, teacher_unary):
+    """Scenario 2 (CRF teacher -> token-level softmax student): sum over valid
+    tokens of KL(teacher unary marginal || student softmax).
+
+    Args:
+      student_logits: [B, L, N]; mask: [B, L] bool; teacher_unary: [B, L, N].
+
+    Returns:
+      [B] float32.
+    """
+    q = jax.nn.softmax(_f32(student_logits), axis=-1)
+    p = jax.lax.stop_gradient(_f32(teacher_unary))
+    return _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
+
+
+def structkd_token_teacher(student: CRFScores, mask, teacher_probs, *, constraints=None, algorithm: str = "sequential"):
+    """Scenario 3 (token-level softmax teacher -> CRF student): the teacher's
+    sub-structure marginals factorise, ``q(y_{l-1}, y_l) = p(y_{l-1}) p(y_l)``.
+
+    Args:
+      student: CRF scores, emissions [B, L, N].
+      mask: [B, L] bool; teacher_probs: [B, L, N] the teacher's per-token softmax.
+
+    Returns:
+      [B] float32.
+    """
+    mask = jnp.asarray(mask, bool)
+    p = jnp.where(mask[..., None], _f32(teacher_probs), 0.0)
+    pair = p[:, :-1, :, None] * p[:, 1:, None, :]
+    pair = jnp.concatenate([jnp.zeros_like(pair[:, :1]), pair], axis=1)
+    pair = jnp.where(mask[:, :, None, None], pair, 0.0)
+    return structkd(student, mask, p, pair, constraints=constraints, algorithm=algorithm)
+
+
+# ---------------------------------------------------------------------------
+# Mixing with the gold NLL
+# ---------------------------------------------------------------------------
+
+SCHEDULES = ("paper", "constant", "linear")
+
+
+def kd_weight(schedule: str, epoch: int, num_epochs: int, value: float = 0.9) -> float:
+    """lambda in ``L = lambda L_KD + (1 - lambda) L_NLL`` for a 0-based epoch.
+
+    * ``paper``: 1 for every epoch but the last, 0 in the last (Lin et al.).
+    * ``constant``: ``value`` every epoch (the official code used 0.9).
+    * ``linear``: from 1 at the first epoch to 0 at the last.
+    """
+    if schedule == "paper":
+        return 0.0 if epoch >= num_epochs - 1 else 1.0
+    if schedule == "constant":
+        return float(value)
+    if schedule == "linear":
+        return 1.0 if num_epochs <= 1 else 1.0 - epoch / (num_epochs - 1)
+    raise ValueError(f"lambda schedule must be one of {SCHEDULES}; got {schedule!r}")
