@@ -13,62 +13,24 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from jaxkd.crf._common import NEG, prepare, time_major
+from jaxkd.crf._common import prepare
 from jaxkd.crf.constraints import Constraints
 from jaxkd.crf.partition import (
+    backward_scan,
     check_algorithm,
     forward_scan,
     log_partition_from_potentials,
+    sequential_marginals_from,
     transfer_matrices,
 )
-
-
-def backward_scan(emissions, mask, transitions, end):
-    """Backward variables beta.
-
-    Args:
-      emissions: [B, L, N] float32, zero at padding.
-      mask: [B, L] bool prefix mask.
-      transitions: [N, N] float32.
-      end: [N] float32.
-
-    Returns:
-      betas: [B, L, N] float32; ``betas[b, l, i]`` is the log-sum of the scores
-      of all suffixes after tag i at position l, end score included. At and past
-      the last valid position it equals ``end``.
-    """
-    batch, _, n = emissions.shape
-    last = jnp.broadcast_to(end, (batch, n))
-
-    def step(beta_next, inputs):
-        e_next, m_next = inputs  # position l + 1
-        inner = jax.nn.logsumexp(transitions[None] + (e_next + beta_next)[:, None, :], axis=2)
-        beta = jnp.where(m_next[:, None], inner, last)
-        return beta, beta
-
-    _, rest = lax.scan(
-        step, last, (time_major(emissions[:, 1:]), time_major(mask[:, 1:])), reverse=True
-    )
-    return jnp.concatenate([time_major(rest), last[:, None]], axis=1)
 
 
 def _sequential(p):
     alphas = forward_scan(p.emissions, p.mask, p.transitions, p.start)
     betas = backward_scan(p.emissions, p.mask, p.transitions, p.end)
-    log_z = jax.nn.logsumexp(alphas[:, -1] + p.end[None], axis=-1)[:, None]
-    unary_log = alphas + betas - log_z[..., None]
-    pair_log = (
-        alphas[:, :-1, :, None]
-        + p.transitions[None, None]
-        + (p.emissions[:, 1:] + betas[:, 1:])[:, :, None, :]
-        - log_z[..., None, None]
-    )
-    # Double-where: padded entries never reach exp, so gradients stay finite.
-    unary = jnp.exp(jnp.where(p.mask[..., None], unary_log, NEG))
-    pairwise = jnp.exp(jnp.where(p.mask[:, 1:, None, None], pair_log, NEG))
-    return unary, pairwise
+    log_z = jax.nn.logsumexp(alphas[:, -1] + p.end[None], axis=-1)
+    return sequential_marginals_from(p.emissions, p.mask, p.transitions, alphas, betas, log_z)
 
 
 def _parallel(p):

@@ -10,8 +10,10 @@ depth). Each product is an exact log-sum-exp; a real matrix product of shifted
 exponentials would be faster but can underflow whole entries when scores are
 large, so it is not used.
 
-Both are differentiable; their gradients are the marginals (see
-:mod:`jaxkd.crf.marginals`).
+Both are differentiable in reverse mode; their gradients are the marginals.
+The sequential one has a hand-written VJP: one backward scan, then all
+marginals at once, instead of differentiating through every step of the scan
+(about 2x faster for NLL + gradient).
 """
 
 from __future__ import annotations
@@ -54,9 +56,84 @@ def forward_scan(emissions, mask, transitions, start):
     return jnp.concatenate([alpha0[:, None], time_major(rest)], axis=1)
 
 
+def backward_scan(emissions, mask, transitions, end):
+    """Backward variables beta.
+
+    Args:
+      emissions: [B, L, N] float32, zero at padding.
+      mask: [B, L] bool prefix mask.
+      transitions: [N, N] float32.
+      end: [N] float32.
+
+    Returns:
+      betas: [B, L, N] float32; ``betas[b, l, i]`` is the log-sum of the scores
+      of all suffixes after tag i at position l, end score included. At and past
+      the last valid position it equals ``end``.
+    """
+    batch, _, n = emissions.shape
+    last = jnp.broadcast_to(end, (batch, n))
+    # Reduce over axis 1 of [B, j, i], as the forward scan does: with the
+    # transposed matrix XLA's CPU reduction is ~2.5x faster than over axis 2.
+    transposed = transitions.T
+
+    def step(beta_next, inputs):
+        e_next, m_next = inputs  # position l + 1
+        inner = jax.nn.logsumexp((e_next + beta_next)[:, :, None] + transposed[None], axis=1)
+        beta = jnp.where(m_next[:, None], inner, last)
+        return beta, beta
+
+    _, rest = lax.scan(step, last, (time_major(emissions[:, 1:]), time_major(mask[:, 1:])), reverse=True)
+    return jnp.concatenate([time_major(rest), last[:, None]], axis=1)
+
+
+def sequential_marginals_from(emissions, mask, transitions, alphas, betas, log_z):
+    """Unary [B, L, N] and pairwise [B, L-1, N, N] (positions 1..L-1) marginals
+    from forward and backward variables; exactly zero at padded positions."""
+    unary_log = alphas + betas - log_z[:, None, None]
+    pair_log = (
+        alphas[:, :-1, :, None]
+        + transitions[None, None]
+        + (emissions[:, 1:] + betas[:, 1:])[:, :, None, :]
+        - log_z[:, None, None, None]
+    )
+    # Double-where: padded entries never reach exp, so gradients stay finite.
+    unary = jnp.exp(jnp.where(mask[..., None], unary_log, NEG))
+    pairwise = jnp.exp(jnp.where(mask[:, 1:, None, None], pair_log, NEG))
+    return unary, pairwise
+
+
+@jax.custom_vjp
+def _forward_log_z(emissions, mask, transitions, start, end):
+    alphas = forward_scan(emissions, mask, transitions, start)
+    return jax.nn.logsumexp(alphas[:, -1] + end[None], axis=-1)
+
+
+def _forward_log_z_fwd(emissions, mask, transitions, start, end):
+    alphas = forward_scan(emissions, mask, transitions, start)
+    log_z = jax.nn.logsumexp(alphas[:, -1] + end[None], axis=-1)
+    return log_z, (emissions, mask, transitions, end, alphas, log_z)
+
+
+def _forward_log_z_bwd(residuals, g):
+    # The gradient of log Z is the vector of marginals: one backward scan, then
+    # every marginal at once (vectorised over positions, no per-step autodiff).
+    emissions, mask, transitions, end, alphas, log_z = residuals
+    betas = backward_scan(emissions, mask, transitions, end)
+    unary, pairwise = sequential_marginals_from(emissions, mask, transitions, alphas, betas, log_z)
+    lengths = mask.sum(-1)
+    last = jnp.take_along_axis(unary, jnp.maximum(lengths - 1, 0)[:, None, None], axis=1)[:, 0]
+    d_emissions = g[:, None, None] * unary
+    d_transitions = jnp.sum(g[:, None, None, None] * pairwise, axis=(0, 1))
+    d_start = g @ unary[:, 0]
+    d_end = g @ jnp.where((lengths > 0)[:, None], last, 0.0)
+    return d_emissions, None, d_transitions, d_start, d_end
+
+
+_forward_log_z.defvjp(_forward_log_z_fwd, _forward_log_z_bwd)
+
+
 def _log_partition_sequential(p):
-    alphas = forward_scan(p.emissions, p.mask, p.transitions, p.start)
-    return jax.nn.logsumexp(alphas[:, -1] + p.end[None], axis=-1)
+    return _forward_log_z(p.emissions, p.mask, p.transitions, p.start, p.end)
 
 
 def log_matmul(a, b):
