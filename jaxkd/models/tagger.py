@@ -1,0 +1,79 @@
+"""BERT-CRF tagger: encoder -> first sub-word of each word -> dropout -> linear
+emissions, plus the CRF's transition, start and end scores.
+
+The CRF runs over words, not sub-words: ``batch.word_index`` picks the first
+sub-word of every word, so no ``X``/``[CLS]``/``[SEP]`` pseudo-labels exist.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxkd.crf import Constraints
+from jaxkd.losses import CRFScores
+from jaxkd.models.bert import BertModel
+
+
+class Fixed(nnx.Variable):
+    """State that travels with the model but is never trained (constraints)."""
+
+
+class Tagger(nnx.Module):
+    """A linear-chain CRF tagger on top of a BERT encoder.
+
+    Args:
+      encoder: a :class:`~jaxkd.models.bert.BertModel` (loaded or random).
+      num_tags: N, the number of tags.
+      dropout: dropout rate before the emission layer (the paper uses 0.3).
+      constraints: optional allowed moves, honoured by decoding and every loss
+        that runs the CRF.
+      rngs: initialises the emission layer and seeds dropout.
+    """
+
+    def __init__(
+        self,
+        encoder: BertModel,
+        num_tags: int,
+        *,
+        dropout: float = 0.3,
+        constraints: Constraints | None = None,
+        rngs: nnx.Rngs,
+    ):
+        self.encoder = encoder
+        self.num_tags = num_tags
+        self.dropout = nnx.Dropout(dropout)  # keys from the encoder's dropout stream
+        self.head = nnx.Linear(encoder.hidden_size, num_tags, rngs=rngs)
+        self.transitions = nnx.Param(jnp.zeros((num_tags, num_tags), jnp.float32))
+        self.start = nnx.Param(jnp.zeros((num_tags,), jnp.float32))
+        self.end = nnx.Param(jnp.zeros((num_tags,), jnp.float32))
+        self.constrained = constraints is not None
+        if constraints is None:
+            constraints = Constraints.none(num_tags)
+        self.allowed_transitions = Fixed(jnp.asarray(constraints.transitions, bool))
+        self.allowed_start = Fixed(jnp.asarray(constraints.start, bool))
+        self.allowed_end = Fixed(jnp.asarray(constraints.end, bool))
+
+    @property
+    def constraints(self) -> Constraints | None:
+        """The allowed moves, or None when the tagger is unconstrained."""
+        if not self.constrained:
+            return None
+        return Constraints(
+            self.allowed_transitions.get_value(), self.allowed_start.get_value(), self.allowed_end.get_value()
+        )
+
+    def __call__(self, batch) -> CRFScores:
+        """Word-level CRF scores of a batch.
+
+        Args:
+          batch: a :class:`jaxkd.data.Batch` (input_ids, attention_mask,
+            token_type_ids [B, T]; word_index [B, W]).
+
+        Returns:
+          CRFScores with emissions [B, W, N] float32 and the CRF parameters.
+        """
+        hidden = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        words = jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
+        emissions = self.head(self.dropout(words, rngs=self.encoder.dropout_rngs))
+        return CRFScores(emissions, self.transitions.get_value(), self.start.get_value(), self.end.get_value())

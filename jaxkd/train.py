@@ -1,0 +1,88 @@
+"""Train a teacher or distill a student.
+
+    python -m jaxkd.train --config configs/wnut16_minilm.py:teacher --workdir runs/teacher
+    python -m jaxkd.train --config configs/conll03.py:efficient --workdir runs/efficient \\
+        --config.teacher_workdir=runs/teacher --config.data.source=/data/conll2003
+
+``--config.a.b=value`` overrides any key (an unknown key is an error listing
+the valid ones). Rerunning the same command in the same workdir resumes an
+interrupted run. Outcome: ``<workdir>/results.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configuration file (configs/*.py[:ARG])", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results.json")
+flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    from jaxkd.training.loop import TrainingError, run
+
+    if _WORKDIR.value is None:
+        raise app.UsageError("--workdir is required")
+    try:
+        results = run(_CONFIG.value, _WORKDIR.value)
+    except (TrainingError, FileNotFoundError, ValueError) as err:
+        print(f"jaxkd.train: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if "dev" in results:
+        print(
+            f"[jaxkd] {results['mode']} {results['method']}: best epoch {results['best_epoch']}, "
+            f"dev F1 {results['dev']['f1']:.2f}, test F1 {results['test']['f1']:.2f} -> {_WORKDIR.value}/results.json"
+        )
+
+
+def _config_arg(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _load_config(spec: str):
+    """Loads ``path.py[:arg]`` the way ml_collections does (for error messages)."""
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_jaxkd_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def cli(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    flags.mark_flags_as_required(["config", "workdir"])
+    try:
+        app.run(main, argv=argv)
+    except (AttributeError, KeyError) as err:
+        # ml_collections raises these for an override of a key that does not exist.
+        unknown = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
+        from jaxkd.config import valid_keys
+
+        spec = _config_arg(argv)
+        keys = valid_keys(_load_config(spec)) if spec else []
+        bad = [k for k in unknown if k not in keys] or unknown
+        print(
+            f"jaxkd.train: error: unknown configuration key {', '.join(bad)} ({err}).\n"
+            f"Valid keys: {', '.join(keys)}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,427 @@
+"""One training run: data, models, the epoch loop, evaluation, checkpoints and
+``<workdir>/results.json``.
+
+Per-epoch timings follow shared/DESIGN.md: compilation is excluded (every
+compiled variant and shape is warmed up before the epoch starts), each phase is
+timed on compiled calls with ``block_until_ready``:
+
+* ``teacher_forward_s``: computing the teacher targets of every batch (0 when
+  they come from the cache; its one-time cost is ``teacher_cache_s``);
+* ``student_forward_s``: the loss alone, on its own compiled function;
+* ``student_backward_s``: the compiled train step (gradient + update) minus
+  the forward;
+* ``total_s``: the sum of the three.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxkd import losses, offline
+from jaxkd.data.pipeline import EncodedCorpus, encode_corpus
+from jaxkd.data.sources import load_corpus
+from jaxkd.data.tokenization import SubwordEncoder
+from jaxkd.evaluate import entity_scores
+from jaxkd.training import checkpoint, model_files
+from jaxkd.training.steps import DistillSpec, make_optimizer, split, student_fns, teacher_fn
+from jaxkd.training.targets import TeacherCache
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (bad configuration, NaN loss, incompatible teacher)."""
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _progress(total: int, desc: str, mode: str):
+    from tqdm.auto import tqdm
+
+    disable = {"always": False, "never": True}.get(mode, not sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# configuration and inputs
+# ---------------------------------------------------------------------------
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    if config.mode not in ("teacher", "student"):
+        raise TrainingError(f"mode must be 'teacher' or 'student'; got {config.mode!r}")
+    if config.distill.method not in losses.METHODS:
+        raise TrainingError(f"distill.method must be one of {losses.METHODS}; got {config.distill.method!r}")
+    if config.distill.lambda_schedule not in losses.SCHEDULES:
+        raise TrainingError(f"distill.lambda_schedule must be one of {losses.SCHEDULES}")
+    if config.mode == "teacher" and config.distill.method != "vanilla":
+        raise TrainingError("a teacher is trained with distill.method='vanilla' (gold NLL)")
+    if config.mode == "student" and config.distill.method != "vanilla" and not config.teacher_workdir:
+        raise TrainingError(f"method {config.distill.method!r} needs teacher_workdir (the teacher run's workdir)")
+    if config.train.epochs < 1 or config.train.batch_size < 1:
+        raise TrainingError("train.epochs and train.batch_size must be >= 1")
+
+
+def encoder_dir(name: str) -> Path:
+    """The pre-trained checkpoint directory of ``model.checkpoint``."""
+    if name == "offline:minilm":
+        return offline.minilm_path()
+    from jaxkd.models.bert_weights import resolve_checkpoint
+
+    return resolve_checkpoint(name)
+
+
+def load_data(config):
+    d = config.data
+    source = d.source
+    if source == "wnut16":
+        corpus = load_corpus(source, allow_unseen_tags=d.allow_unseen_tags)
+    elif source.startswith("hf:"):
+        corpus = load_corpus(source, task=d.task or "auto", scheme=d.scheme, allow_unseen_tags=d.allow_unseen_tags)
+    else:
+        corpus = load_corpus(
+            source, word_col=d.word_col, tag_col=d.tag_col, scheme=d.scheme, allow_unseen_tags=d.allow_unseen_tags
+        )
+    if d.max_train_sentences:
+        corpus = _limit(corpus, d.max_train_sentences)
+    return corpus
+
+
+def _limit(corpus, n):
+    import dataclasses
+
+    notes = tuple(corpus.notes) + (f"train limited to its first {n} sentences (data.max_train_sentences)",)
+    return dataclasses.replace(corpus, train=list(corpus.train[:n]), notes=notes)
+
+
+def _check_same_config(workdir: Path, config) -> None:
+    saved = workdir / "config.json"
+    if saved.is_file():
+        old = json.loads(saved.read_text())
+        new = json.loads(config.to_json())
+        if old != new:
+            diff = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
+            raise TrainingError(
+                f"{workdir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+                "use a new --workdir, or the same configuration to resume"
+            )
+    saved.write_text(config.to_json(indent=2))
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------
+
+
+def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int) -> list[list[str]]:
+    """Viterbi tags of every word of a split, as label strings per sentence."""
+    batches = encoded.batches(split_name, batch_size, shuffle=False)
+    values = [np.asarray(decode(params, rest, b)) for b in batches]
+    per_sentence = encoded.stitch(split_name, batches, values)
+    return [encoded.corpus.labels.decode(ids) for ids in per_sentence]
+
+
+def score_split(decode, params, rest, encoded, split_name, batch_size) -> dict:
+    pred = predict_split(decode, params, rest, encoded, split_name, batch_size)
+    gold = [list(s.tags) for s in encoded.corpus.splits[split_name]]
+    return entity_scores(gold, pred)
+
+
+# ---------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path, *, stop_after_epochs: int | None = None) -> dict:
+    """Trains (or resumes) a run and returns the content of ``results.json``.
+
+    ``stop_after_epochs`` stops early as an interruption would (for tests).
+    """
+    validate(config)
+    t_start = time.perf_counter()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _check_same_config(workdir, config)
+    spec = DistillSpec(
+        method=config.distill.method,
+        emissions_only=bool(config.distill.emissions_only),
+        kbest_k=int(config.distill.kbest_k),
+        kbest_weights=config.distill.kbest_weights,
+        temperature=float(config.distill.temperature),
+        algorithm=config.distill.algorithm,
+    )
+    distilling = config.mode == "student" and spec.method != "vanilla"
+
+    corpus = load_data(config)
+    labels = corpus.labels
+    if config.mode == "student" and config.teacher_workdir:
+        teacher_labels = model_files.read_labels(config.teacher_workdir)
+        if list(teacher_labels.labels) != list(labels.labels):
+            raise TrainingError(
+                "the student's label set differs from its teacher's:\n"
+                f"  teacher ({config.teacher_workdir}): {list(teacher_labels.labels)}\n"
+                f"  student data ({config.data.source}): {list(labels.labels)}"
+            )
+
+    enc_dir = encoder_dir(config.model.checkpoint)
+    window = config.model.window or None
+    encoder = SubwordEncoder.from_pretrained(enc_dir, window)
+    encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length)
+    log(f"[jaxkd] {corpus.name}: {len(corpus.train)}/{len(corpus.dev)}/{len(corpus.test)} sentences, "
+        f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
+    for note in corpus.notes:
+        log(f"[jaxkd] note: {note}")
+
+    tagger = model_files.build_tagger(
+        enc_dir,
+        labels,
+        num_layers=config.model.num_layers or None,
+        dropout=config.model.dropout,
+        constrained=config.model.constraints,
+        dtype=config.model.dtype,
+        seed=config.seed,
+    )
+    model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
+    parts = split(tagger)
+    del tagger
+    bs = config.train.batch_size
+    steps_per_epoch = len(encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=0))
+    optimizer = make_optimizer(
+        parts.params,
+        encoder_lr=config.train.encoder_lr,
+        head_lr=config.train.head_lr,
+        total_steps=steps_per_epoch * config.train.epochs,
+        warmup_fraction=config.train.warmup_fraction,
+        weight_decay=config.train.weight_decay,
+        clip_norm=config.train.clip_norm,
+    )
+    params, rest = parts.params, parts.rest
+    opt_state = optimizer.init(params)
+    fns = student_fns(parts, spec, optimizer)
+
+    ckpt_dir = workdir / "checkpoints"
+    state_file = ckpt_dir / "state.json"
+    history: list[dict] = []
+    best = {"epoch": -1, "dev_f1": -1.0}
+    start_epoch = 0
+    if checkpoint.exists(ckpt_dir / "latest") and state_file.is_file():
+        restored = checkpoint.restore(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
+        params, opt_state = restored["params"], restored["opt_state"]
+        saved = json.loads(state_file.read_text())
+        history, best, start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
+        log(f"[jaxkd] resuming {workdir} after epoch {start_epoch} (best dev F1 so far {best['dev_f1']:.2f})")
+
+    # Teacher: restored from its best checkpoint; targets cached or per batch.
+    teacher = None
+    cache = None
+    teacher_cache_s = 0.0
+    if distilling and start_epoch < config.train.epochs:
+        t_tagger = model_files.abstract_tagger(config.teacher_workdir)
+        t_parts = split(t_tagger)
+        t_params = checkpoint.restore(Path(config.teacher_workdir) / "checkpoints" / "best", {"params": t_parts.params})["params"]
+        teacher = (teacher_fn(t_parts, spec), t_params, t_parts.rest)
+        if config.distill.cache_teacher:
+            rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
+            for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
+                jax.block_until_ready(teacher[0](teacher[1], teacher[2], b))
+            bar = _progress(len(rows), "teacher targets", config.log.progress)
+            cache = TeacherCache.build(*teacher, rows, progress=lambda: bar.update())
+            bar.close()
+            teacher_cache_s = cache.seconds
+            log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {teacher_cache_s:.1f}s")
+
+    writer = _tensorboard(workdir)
+    results_path = workdir / "results.json"
+    warmed: set = set()
+    epochs = config.train.epochs
+    for epoch in range(start_epoch, epochs):
+        lam = losses.kd_weight(config.distill.lambda_schedule, epoch, epochs, config.distill.lambda_value) if distilling else 0.0
+        use_kd, use_nll = lam > 0.0, lam < 1.0
+        batches = encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=epoch)
+
+        def targets_of(batch):
+            if not use_kd:
+                return {}
+            if cache is not None:
+                return cache.assemble(batch)
+            return teacher[0](teacher[1], teacher[2], batch)
+
+        # Warm-up: compile every shape of this variant outside the timed epoch.
+        probe_shapes = _probe_shapes(batches, config.timing.forward_batches)
+        for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
+            key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
+            if key in warmed:
+                continue
+            tg = jax.block_until_ready(targets_of(b))
+            k = dropout_key(config.seed, 0)
+            if b.input_ids.shape + b.word_mask.shape in probe_shapes:
+                jax.block_until_ready(fns.forward_loss(params, rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
+            p_copy, o_copy = _copy_tree((params, opt_state))
+            jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
+            warmed.add(key)
+
+        probe = _probe_batches(batches, config.timing.forward_batches)
+        n_fwd = len(probe)
+        t_teacher = t_fwd = t_step = t_step_probe = 0.0
+        loss_sum = 0.0
+        bar = _progress(len(batches), f"epoch {epoch + 1}/{epochs}", config.log.progress)
+        wall0 = time.perf_counter()
+        for i, batch in enumerate(batches):
+            step_key = dropout_key(config.seed, epoch * steps_per_epoch + i)
+            t0 = time.perf_counter()
+            tg = jax.block_until_ready(targets_of(batch))
+            if use_kd and cache is None:
+                t_teacher += time.perf_counter() - t0
+            if i in probe:
+                t0 = time.perf_counter()
+                jax.block_until_ready(fns.forward_loss(params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
+                t_fwd += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            params, opt_state, loss = fns.train_step(params, rest, opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll)
+            loss = float(loss)  # blocks
+            dt = time.perf_counter() - t0
+            t_step += dt
+            if i in probe:
+                t_step_probe += dt
+            if not math.isfinite(loss):
+                bar.close()
+                last = f"epoch {best['epoch'] + 1}" if history else "none (no epoch finished)"
+                raise TrainingError(
+                    f"the loss became {loss} at epoch {epoch + 1}, batch {i + 1}; stopping. "
+                    f"The last good checkpoint is kept in {ckpt_dir} (latest: {len(history)} epochs; best: {last}). "
+                    "Try a lower learning rate (train.encoder_lr / train.head_lr)."
+                )
+            loss_sum += loss
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.4f}")
+        wall = time.perf_counter() - wall0
+        bar.close()
+        # Extrapolate the forward share from the timed batches to the epoch.
+        if n_fwd == 0:
+            fwd = None
+        else:
+            fwd = t_fwd if n_fwd == len(batches) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
+            fwd = min(fwd, t_step)
+        dev = score_split(fns.decode, params, rest, encoded, "dev", config.train.eval_batch_size)
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / len(batches),
+            "lambda": lam,
+            "dev_f1": dev["f1"],
+            "teacher_forward_s": t_teacher,
+            "student_forward_s": fwd,
+            "student_backward_s": None if fwd is None else t_step - fwd,
+            "total_s": t_teacher + t_step,
+            "wall_s": wall,
+            "forward_timed_batches": n_fwd,
+        }
+        if config.train.eval_test_every_epoch:
+            row["test_f1"] = score_split(fns.decode, params, rest, encoded, "test", config.train.eval_batch_size)["f1"]
+        history.append(row)
+        improved = dev["f1"] > best["dev_f1"]
+        if improved:
+            best = {"epoch": epoch, "dev_f1": dev["f1"]}
+            checkpoint.save(ckpt_dir / "best", {"params": params})
+        checkpoint.save(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
+        state_file.write_text(json.dumps({"epoch": epoch, "history": history, "best": best}, indent=1))
+        _write_scalars(writer, row)
+        log(
+            f"[jaxkd] epoch {epoch + 1}/{epochs}  loss {row['loss']:.4f}  lambda {lam:.2f}  dev F1 {dev['f1']:.2f}"
+            f"{'  (best)' if improved else ''}  time {row['total_s']:.1f}s (teacher {t_teacher:.1f}, "
+            + (f"forward {fwd:.1f}, backward {t_step - fwd:.1f})" if fwd is not None else "forward + backward not split)")
+        )
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < epochs:
+            return {"interrupted_after_epoch": epoch + 1}
+
+    # Final: the best dev epoch is scored on dev and test.
+    best_params = checkpoint.restore(ckpt_dir / "best", {"params": params})["params"]
+    dev = score_split(fns.decode, best_params, rest, encoded, "dev", config.train.eval_batch_size)
+    test = score_split(fns.decode, best_params, rest, encoded, "test", config.train.eval_batch_size)
+    results = {
+        "mode": config.mode,
+        "method": spec.method,
+        "dataset": corpus.name,
+        "encoder": str(config.model.checkpoint),
+        "num_layers": config.model.num_layers or None,
+        "best_epoch": best["epoch"] + 1,
+        "dev": dev,
+        "test": test,
+        "epochs": history,
+        "teacher_cache_s": teacher_cache_s,
+        "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
+        "notes": list(corpus.notes),
+        "device": str(jax.devices()[0].device_kind),
+        "jax_version": jax.__version__,
+    }
+    results["run_wall_s"] = time.perf_counter() - t_start
+    results_path.write_text(json.dumps(results, indent=2))
+    if writer is not None:
+        writer.close()
+    return results
+
+
+def dropout_key(seed: int, step: int):
+    """The dropout key of a global step. XLA's RngBitGenerator (``rbg``) keys:
+    threefry bits for every dropout mask made each train step take seconds
+    longer to compile on a CPU; dropout needs no cryptographic quality."""
+    return jax.random.fold_in(jax.random.key(seed, impl="unsafe_rbg"), step)
+
+
+def _probe_batches(batches, count: int) -> set[int]:
+    """Indices of the batches whose forward pass is timed on its own: all when
+    ``count < 0``, else the first ``count`` of the most common shape (one extra
+    compilation instead of one per shape)."""
+    if count < 0:
+        return set(range(len(batches)))
+    shapes = [b.input_ids.shape + b.word_mask.shape for b in batches]
+    common = max(set(shapes), key=shapes.count)
+    return set([i for i, s in enumerate(shapes) if s == common][:count])
+
+
+def _probe_shapes(batches, count: int) -> set:
+    return {batches[i].input_ids.shape + batches[i].word_mask.shape for i in _probe_batches(batches, count)}
+
+
+@jax.jit
+def _copy_tree(tree):
+    """A copy of a pytree in one compiled call (the train step donates its inputs)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+def _tensorboard(workdir: Path):
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:  # optional: runs still write results.json
+        return None
+    return SummaryWriter(str(workdir / "tensorboard"))
+
+
+def _write_scalars(writer, row: dict) -> None:
+    if writer is None:
+        return
+    step = row["epoch"]
+    writer.add_scalar("train/loss", row["loss"], step)
+    writer.add_scalar("train/lambda", row["lambda"], step)
+    writer.add_scalar("dev/f1", row["dev_f1"], step)
+    for phase in ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
+        writer.add_scalar(f"time/{phase}", row[phase], step)
+    writer.flush()

@@ -1,0 +1,204 @@
+"""The compiled functions of a training run.
+
+The tagger is split once into a graph definition and pytrees of parameters
+(``nnx.Param``) and everything else (dropout stream, constraints); every
+function below is a pure ``jax.jit`` over those pytrees, so a step costs one
+compiled call and no Python graph traversal.
+
+Which terms a step computes is static: ``use_kd`` and ``use_nll`` come from
+the lambda of the epoch (lambda = 1: no gold NLL, hence for ``efficient`` no
+log-partition at all; lambda = 0: no teacher input at all), so each epoch runs
+one of at most three compiled variants.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from jaxkd import crf, losses
+from jaxkd.losses import CRFScores
+from jaxkd.models.tagger import Tagger
+
+
+class DistillSpec(NamedTuple):
+    """The static choices of a distillation method (hashable: part of the jit key)."""
+
+    method: str = "vanilla"
+    emissions_only: bool = False
+    kbest_k: int = 3
+    kbest_weights: str = "original"
+    temperature: float = 1.0
+    algorithm: str = "sequential"
+
+
+class Split(NamedTuple):
+    """A tagger taken apart for pure functions."""
+
+    train_def: Any  # graph definition in train mode (dropout on)
+    eval_def: Any  # graph definition in eval mode
+    params: Any  # nnx.State of nnx.Param
+    rest: Any  # nnx.State of everything else
+
+
+def split(tagger: Tagger) -> Split:
+    tagger.train()
+    train_def, params, rest = nnx.split(tagger, nnx.Param, ...)
+    tagger.eval()
+    eval_def = nnx.graphdef(tagger)
+    return Split(train_def, eval_def, params, rest)
+
+
+def _with_dropout_key(rest, key):
+    """``rest`` with the encoder's dropout stream reset to ``key`` (count 0).
+
+    Dropout is then a pure function of the key given to the step: runs are
+    reproducible across interruptions without saving any RNG state.
+    """
+
+    def put(path, leaf):
+        names = [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
+        if "dropout_rngs" in names:
+            if "key" in names:
+                return key
+            if "count" in names:
+                return jnp.zeros_like(leaf)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(put, rest)
+
+
+def _merge(graphdef, params, rest, dropout_key=None) -> Tagger:
+    if dropout_key is not None:
+        rest = _with_dropout_key(rest, dropout_key)
+    return nnx.merge(graphdef, params, rest)
+
+
+def _real_rows(mask):
+    return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
+
+
+def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets: dict, constraints):
+    """Mean over sentences (or, for ``efficient``, over sub-structures) of the
+    method's distillation term, from the teacher ``targets`` of the batch."""
+    rows = _real_rows(mask)
+    if spec.method == "efficient":
+        teacher = CRFScores(targets["emissions"], targets["transitions"], targets["start"], targets["end"])
+        return losses.efficient_kd(student, teacher, mask, emissions_only=spec.emissions_only)
+    if spec.method == "kbest":
+        per = losses.kbest_kd(student, mask, targets["paths"], targets["weights"], constraints=constraints, algorithm=spec.algorithm)
+    elif spec.method == "posterior":
+        per = losses.posterior_kd(
+            student, targets["unary"], mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
+        )
+    elif spec.method == "structkd":
+        per = losses.structkd(student, mask, targets["unary"], targets["pairwise"], constraints=constraints, algorithm=spec.algorithm)
+    else:
+        raise ValueError(f"no distillation term for method {spec.method!r}")
+    return jnp.sum(per) / rows
+
+
+def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constraints, *, use_kd: bool, use_nll: bool):
+    """``lam * KD + (1 - lam) * NLL`` computing only the terms that are used."""
+    mask = batch.word_mask
+    total = jnp.zeros((), jnp.float32)
+    if use_nll:
+        nll = losses.nll(scores, mask, batch.tags, constraints=constraints, algorithm=spec.algorithm)
+        nll = jnp.sum(nll) / _real_rows(mask)
+        total = total + (nll if not use_kd else (1.0 - lam) * nll)
+    if use_kd:
+        kd = kd_loss(spec, scores, mask, targets, constraints)
+        total = total + (kd if not use_nll else lam * kd)
+    return total
+
+
+class StudentFns(NamedTuple):
+    train_step: Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll) -> (params, opt_state, loss)
+    forward_loss: Any  # same inputs minus opt_state -> loss (timing of the forward phase)
+    decode: Any  # (params, rest, batch) -> tags [B, W] int32
+
+
+def student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation) -> StudentFns:
+    def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll):
+        model = _merge(parts.train_def, params, rest, key)
+        scores = model(batch)
+        return objective(spec, scores, batch, targets, lam, model.constraints, use_kd=use_kd, use_nll=use_nll)
+
+    @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"), donate_argnums=(0, 2))
+    def train_step(params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll):
+        loss, grads = jax.value_and_grad(loss_fn)(params, rest, batch, targets, lam, key, use_kd, use_nll)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"))
+    def forward_loss(params, rest, batch, targets, lam, key, *, use_kd, use_nll):
+        return loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll)
+
+    @jax.jit
+    def decode(params, rest, batch):
+        model = _merge(parts.eval_def, params, rest)
+        scores = model(batch)
+        tags, _ = crf.viterbi(scores.emissions, batch.word_mask, *scores.crf_args(), constraints=model.constraints)
+        return tags
+
+    return StudentFns(train_step, forward_loss, decode)
+
+
+def teacher_fn(parts: Split, spec: DistillSpec):
+    """Compiled ``(params, rest, batch) -> targets``: what the method needs from
+    the teacher for one batch (teacher in eval mode, no gradient)."""
+
+    @jax.jit
+    def targets(params, rest, batch):
+        model = _merge(parts.eval_def, params, rest)
+        s = jax.lax.stop_gradient(model(batch))
+        mask, cons = batch.word_mask, model.constraints
+        if spec.method == "efficient":
+            return {"emissions": s.emissions, "transitions": s.transitions, "start": s.start, "end": s.end}
+        if spec.method == "kbest":
+            paths, path_scores = crf.kbest(s.emissions, mask, *s.crf_args(), spec.kbest_k, constraints=cons)
+            return {"paths": paths, "weights": losses.kbest_weights(path_scores, spec.kbest_weights)}
+        if spec.method == "posterior":
+            unary, _ = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=cons, algorithm=spec.algorithm)
+            return {"unary": unary}
+        if spec.method == "structkd":
+            unary, pairwise = losses.teacher_marginals(s, mask, constraints=cons, algorithm=spec.algorithm)
+            return {"unary": unary, "pairwise": pairwise}
+        raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
+
+    return targets
+
+
+def make_optimizer(params, *, encoder_lr: float, head_lr: float, total_steps: int, warmup_fraction: float, weight_decay: float, clip_norm: float):
+    """AdamW with separate learning rates for the encoder and for the emission
+    layer + CRF, each with linear warm-up then linear decay to 0, after global
+    gradient-norm clipping."""
+
+    def schedule(peak):
+        warm = max(1, int(round(warmup_fraction * total_steps)))
+        return optax.join_schedules(
+            [optax.linear_schedule(0.0, peak, warm), optax.linear_schedule(peak, 0.0, max(1, total_steps - warm))],
+            [warm],
+        )
+
+    def label(path, _):
+        first = path[0]
+        name = getattr(first, "key", getattr(first, "name", first))
+        return "encoder" if name == "encoder" else "head"
+
+    labels = jax.tree_util.tree_map_with_path(label, params)
+    return optax.chain(
+        optax.clip_by_global_norm(clip_norm) if clip_norm > 0 else optax.identity(),
+        optax.multi_transform(
+            {
+                "encoder": optax.adamw(schedule(encoder_lr), weight_decay=weight_decay),
+                "head": optax.adamw(schedule(head_lr), weight_decay=weight_decay),
+            },
+            labels,
+        ),
+    )

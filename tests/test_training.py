@@ -1,0 +1,250 @@
+"""Training runs end to end on a tiny random BERT and a tiny CoNLL corpus:
+results.json, every method, resume == uninterrupted, NaN stop, label-set
+check, the lambda = 1 / lambda = 0 properties, teacher cache == per batch,
+prediction for every word, and the command line's errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxkd.config import base
+from jaxkd.training import checkpoint
+from jaxkd.training.loop import TrainingError, run
+from tests.tiny_bert import write_tiny_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+TYPES = ("PER", "LOC")
+WORDS = ["alice", "bob", "paris", "rome", "went", "to", "and", "saw", "the", "city", "met", "in"]
+
+
+def _sentences(seed: int, count: int):
+    """Random sentences whose entities are predictable from the word."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n = int(rng.integers(3, 9))
+        words = list(rng.choice(WORDS, size=n))
+        tags = []
+        for i, w in enumerate(words):
+            kind = "PER" if w in ("alice", "bob") else "LOC" if w in ("paris", "rome") else None
+            if kind is None:
+                tags.append("O")
+            elif i > 0 and tags[-1].endswith(kind) and words[i - 1] == w:
+                tags.append(f"I-{kind}")
+            else:
+                tags.append(f"B-{kind}")
+        out.append((words, tags))
+    return out
+
+
+def write_corpus(directory: Path, *, types=TYPES) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, seed, count in (("train.txt", 0, 96), ("valid.txt", 1, 24), ("test.txt", 2, 24)):
+        lines = []
+        for words, tags in _sentences(seed, count):
+            if "LOC" not in types:
+                tags = ["O" if t.endswith("LOC") else t for t in tags]
+            lines += [f"{w} {t}" for w, t in zip(words, tags)] + [""]
+        (directory / name).write_text("\n".join(lines) + "\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    ckpt = write_tiny_checkpoint(root / "bert", num_layers=2, max_positions=64)
+    data = write_corpus(root / "data")
+    return root, ckpt, data
+
+
+def tiny_config(ckpt, data, **changes):
+    c = base()
+    c.data.source = str(data)
+    c.model.checkpoint = str(ckpt)
+    c.model.dropout = 0.1
+    c.train.epochs = 2
+    c.train.batch_size = 16
+    c.train.eval_batch_size = 32
+    c.train.encoder_lr = 1e-3
+    c.train.head_lr = 1e-2
+    c.data.min_bucket_length = 32  # one batch shape: few compilations
+    c.log.progress = "never"
+    for key, value in changes.items():
+        node = c
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return c
+
+
+@pytest.fixture(scope="module")
+def teacher(assets):
+    root, ckpt, data = assets
+    workdir = root / "teacher"
+    results = run(tiny_config(ckpt, data, **{"train.epochs": 3}), workdir)
+    return workdir, results
+
+
+def test_teacher_results_json(teacher):
+    workdir, results = teacher
+    saved = json.loads((workdir / "results.json").read_text())
+    assert saved["mode"] == "teacher" and saved["method"] == "vanilla"
+    assert saved["dataset"] == "data" and 1 <= saved["best_epoch"] <= 3
+    for split in ("dev", "test"):
+        for key in ("precision", "recall", "f1"):
+            assert 0.0 <= saved[split][key] <= 100.0
+    assert len(saved["epochs"]) == 3
+    for row in saved["epochs"]:
+        for key in ("epoch", "loss", "dev_f1", "teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
+            assert key in row
+        assert row["teacher_forward_s"] == 0.0  # no teacher for a teacher
+        assert row["student_forward_s"] > 0 and row["student_backward_s"] >= 0
+        np.testing.assert_allclose(row["total_s"], row["teacher_forward_s"] + row["student_forward_s"] + row["student_backward_s"])
+    # The task is learnable from the words alone: the teacher must have learnt it.
+    assert saved["dev"]["f1"] > 60.0, saved["dev"]
+    assert checkpoint.exists(workdir / "checkpoints" / "best") and checkpoint.exists(workdir / "checkpoints" / "latest")
+    assert any((workdir / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize(
+    "method,extra",
+    [
+        ("vanilla", {}),
+        ("efficient", {}),
+        ("efficient", {"distill.emissions_only": True, "distill.lambda_schedule": "constant"}),
+        ("kbest", {"distill.kbest_weights": "probability"}),
+        ("posterior", {"distill.temperature": 2.0}),
+        ("structkd", {"distill.lambda_schedule": "linear"}),
+    ],
+)
+def test_every_method_distills(assets, teacher, method, extra, tmp_path):
+    _, ckpt, data = assets
+    cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": method, "model.num_layers": 1, **extra})
+    results = run(cfg, tmp_path / method)
+    assert results["mode"] == "student" and results["method"] == method
+    epochs = results["epochs"]
+    lambdas = [e["lambda"] for e in epochs]
+    if method == "vanilla":
+        assert lambdas == [0.0, 0.0]
+    elif cfg.distill.lambda_schedule == "paper":
+        assert lambdas == [1.0, 0.0]
+    assert all(np.isfinite(e["loss"]) for e in epochs)
+    assert 0.0 <= results["test"]["f1"] <= 100.0
+    if method != "vanilla" and cfg.distill.cache_teacher:
+        assert results["teacher_cache_s"] > 0
+        assert all(e["teacher_forward_s"] == 0.0 for e in epochs)
+
+
+def test_resume_equals_uninterrupted(assets, tmp_path):
+    _, ckpt, data = assets
+    cfg = tiny_config(ckpt, data, **{"train.epochs": 2})
+    full = run(cfg, tmp_path / "full")
+    first = run(cfg, tmp_path / "cut", stop_after_epochs=1)
+    assert first == {"interrupted_after_epoch": 1}
+    resumed = run(cfg, tmp_path / "cut")
+    assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in full["epochs"]]
+    assert resumed["dev"] == full["dev"] and resumed["test"] == full["test"]
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path):
+    _, ckpt, data = assets
+    cfg = tiny_config(ckpt, data, **{"train.encoder_lr": 1e30, "train.head_lr": 1e30, "train.clip_norm": 0.0, "train.warmup_fraction": 0.0})
+    with pytest.raises(TrainingError, match="loss became"):
+        run(cfg, tmp_path / "nan")
+    assert not checkpoint.exists(tmp_path / "nan" / "checkpoints" / "latest")  # nothing bad was saved
+
+
+def test_student_with_other_labels_is_refused(assets, teacher, tmp_path):
+    _, ckpt, _ = assets
+    other = write_corpus(tmp_path / "other", types=("PER",))
+    cfg = tiny_config(ckpt, other, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient"})
+    with pytest.raises(TrainingError, match=r"(?s)label set differs.*B-LOC.*student data"):
+        run(cfg, tmp_path / "s")
+
+
+def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets, teacher):
+    from jaxkd.data.sources import load_corpus
+    from jaxkd.data.pipeline import encode_corpus
+    from jaxkd.data.tokenization import SubwordEncoder
+    from jaxkd.training import model_files
+    from jaxkd.training.steps import DistillSpec, split, student_fns, teacher_fn
+    from jaxkd.training.targets import TeacherCache
+
+    _, ckpt, data = assets
+    corpus = load_corpus(str(data))
+    encoded = encode_corpus(corpus, SubwordEncoder.from_pretrained(ckpt), min_length=32)
+    batch = encoded.batches("train", 16, shuffle=False)[0]
+    tagger = model_files.build_tagger(ckpt, corpus.labels, num_layers=1, dropout=0.1, constrained=True, dtype="float32", seed=0)
+    parts = split(tagger)
+    t_parts = split(model_files.abstract_tagger(teacher[0]))
+    t_params = checkpoint.restore(teacher[0] / "checkpoints" / "best", {"params": t_parts.params})["params"]
+    spec = DistillSpec(method="efficient")
+    targets = teacher_fn(t_parts, spec)(t_params, t_parts.rest, batch)
+    fns = student_fns(parts, spec, optimizer=None)
+    key = jax.random.key(0)
+
+    def jaxpr(tg, use_kd, use_nll):
+        return str(jax.make_jaxpr(lambda p: fns.forward_loss(p, parts.rest, batch, tg, 0.5, key, use_kd=use_kd, use_nll=use_nll))(parts.params))
+
+    # The forward algorithm is the only scan in the model: present iff the NLL is.
+    assert "scan" not in jaxpr(targets, True, False)
+    assert "scan" in jaxpr(targets, True, True)
+    # lambda = 0: the step takes no teacher input at all and equals the plain NLL.
+    nll_only = fns.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True)
+    vanilla = student_fns(parts, DistillSpec(method="vanilla"), optimizer=None)
+    np.testing.assert_allclose(nll_only, vanilla.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True))
+    # The cache gives the same targets as a per-batch teacher forward.
+    for method in ("efficient", "kbest", "posterior", "structkd"):
+        fn = teacher_fn(t_parts, DistillSpec(method=method))
+        cache = TeacherCache.build(fn, t_params, t_parts.rest, encoded.batches("train", 32, shuffle=False))
+        direct = dict(jax.device_get(fn(t_params, t_parts.rest, batch)))
+        for name in ("emissions", "unary", "pairwise"):  # the cache holds valid words only
+            if name in direct:
+                shape = batch.word_mask.shape + (1,) * (direct[name].ndim - 2)
+                direct[name] = direct[name] * batch.word_mask.reshape(shape)
+        cached = cache.assemble(batch)
+        assert set(direct) == set(cached)
+        for name in direct:
+            np.testing.assert_allclose(cached[name], direct[name], rtol=1e-4, atol=1e-5, err_msg=f"{method}:{name}")
+
+
+def test_predict_labels_every_word_even_past_the_window(teacher, tmp_path):
+    from jaxkd.predict import main
+
+    long_sentence = " ".join(["alice went to paris and saw rome"] * 20)  # 140 words > 64 positions
+    text = tmp_path / "in.txt"
+    text.write_text(f"bob met alice in rome\n\n{long_sentence}\nthe city\n")
+    out = tmp_path / "out.conll"
+    assert main(["--workdir", str(teacher[0]), "--input", str(text), "--output", str(out)]) == 0
+    blocks = out.read_text().strip("\n").split("\n\n")
+    assert [len(b.splitlines()) for b in blocks] == [5, 140, 2]
+    first = [line.split("\t") for line in blocks[0].splitlines()]
+    assert [w for w, _ in first] == ["bob", "met", "alice", "in", "rome"]
+    assert all(t in ("O", "B-PER", "I-PER", "B-LOC", "I-LOC") for _, t in first)
+    # Bad input: a clear error and no output file.
+    bad = tmp_path / "bad.conll"
+    bad.write_text("alice\tB-PER\nwent\tO\textra\n")
+    missing = tmp_path / "never.conll"
+    assert main(["--workdir", str(teacher[0]), "--input", str(bad), "--format", "conll", "--output", str(missing)]) == 2
+    assert not missing.exists()
+
+
+def test_cli_unknown_key_lists_valid_keys(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxkd.train", "--config", str(REPO / "configs" / "wnut16_minilm.py"), "--config.train.nope=1", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "unknown configuration key train.nope" in proc.stderr
+    assert "train.encoder_lr" in proc.stderr and "distill.method" in proc.stderr
