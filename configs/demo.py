@@ -9,5 +9,5 @@ from jaxkd.demo import demo_config
 
 def get_config(arg: str = "teacher"):
     if arg == "teacher":
-        return demo_config("teacher", train_sentences=1000, epochs=3)
+        return demo_config("teacher", train_sentences=1000, epochs=4)
     return demo_config("student", arg, "", train_sentences=1000, epochs=3)

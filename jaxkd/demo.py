@@ -34,8 +34,9 @@ def demo_config(mode: str, method: str = "vanilla", teacher_workdir: str = "", *
     c.train.epochs = epochs
     c.train.batch_size = 32
     c.timing.forward_batches = 6
+    c.train.head_lr = 1e-2  # a fresh emission layer must reach the teacher's score scale in few steps
     if mode == "teacher":
-        c.train.encoder_lr = 1e-4
+        c.train.encoder_lr = 2e-4
         c.timing.forward_batches = 0  # the teacher's own phases are not compared
         return c
     c.mode = "student"
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="runs/demo")
     parser.add_argument("--budget-minutes", type=float, default=9.0, help="skip optional students past this")
     parser.add_argument("--train-sentences", type=int, default=1000)
-    parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--teacher-epochs", type=int, default=4)
     parser.add_argument("--student-epochs", type=int, default=3)
     args = parser.parse_args(argv)
 

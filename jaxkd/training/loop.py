@@ -423,5 +423,6 @@ def _write_scalars(writer, row: dict) -> None:
     writer.add_scalar("train/lambda", row["lambda"], step)
     writer.add_scalar("dev/f1", row["dev_f1"], step)
     for phase in ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
-        writer.add_scalar(f"time/{phase}", row[phase], step)
+        if row[phase] is not None:
+            writer.add_scalar(f"time/{phase}", row[phase], step)
     writer.flush()
