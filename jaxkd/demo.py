@@ -64,6 +64,14 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     for method, s in summary["students"].items():
         name = f"student 2L {method}"
         print(f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}", file=out)
+    students = summary["students"]
+    if "vanilla" in students:
+        v = students["vanilla"]["test"]["f1"]
+        print(f"test F1 vs the vanilla student: teacher {t['test']['f1'] - v:+.2f}", end="", file=out)
+        for method, s in students.items():
+            if method != "vanilla":
+                print(f", {method} {s['test']['f1'] - v:+.2f}", end="", file=out)
+        print(file=out)
     print("\nTable 2 (style): seconds per training epoch by phase (median epoch; compiled, after warm-up)", file=out)
     print(f"{'method':<22}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>9}{'x vanilla':>10}", file=out)
     base = summary["students"].get("vanilla", {}).get("epoch_seconds", {}).get("total_s")
