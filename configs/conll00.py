@@ -6,18 +6,8 @@ notes say so). Set --config.data.source to a directory with train.txt and
 test.txt (3 columns: word, POS, chunk tag), or hf:eriktks/conll2000.
 """
 
-from jaxkd.config import base, paper_student
+from jaxkd.config import paper_conll
 
 
 def get_config(arg: str = "teacher"):
-    c = base()
-    c.data.source = "hf:eriktks/conll2000"
-    c.data.task = "chunk"
-    c.model.checkpoint = "bert-base-cased"
-    c.train.epochs = 15
-    c.train.batch_size = 32
-    c.train.encoder_lr = 5e-5
-    c.model.dropout = 0.3
-    if arg == "teacher":
-        return c
-    return paper_student(c, arg, "")
+    return paper_conll("hf:eriktks/conll2000", "chunk", arg)

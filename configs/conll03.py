@@ -10,19 +10,8 @@ and --config.teacher_workdir for students. Adam(W), batch 32, 10% warm-up then
 linear decay, 15 epochs, dropout 0.3; lambda: 1 for every epoch but the last.
 """
 
-from jaxkd.config import base, paper_student
+from jaxkd.config import paper_conll
 
 
 def get_config(arg: str = "teacher"):
-    c = base()
-    c.data.source = "hf:eriktks/conll2003"
-    c.data.task = "ner"
-    c.data.scheme = "auto"  # the original files are IOB1
-    c.model.checkpoint = "bert-base-cased"
-    c.train.epochs = 15
-    c.train.batch_size = 32
-    c.train.encoder_lr = 5e-5
-    c.model.dropout = 0.3
-    if arg == "teacher":
-        return c
-    return paper_student(c, arg, "")
+    return paper_conll("hf:eriktks/conll2003", "ner", arg)

@@ -17,4 +17,4 @@ def get_config(arg: str = "teacher"):
     c.train.encoder_lr = 1e-4
     if arg == "teacher":
         return c
-    return paper_student(c, arg, c.teacher_workdir)
+    return paper_student(c, arg)

@@ -98,18 +98,31 @@ def base() -> ml_collections.ConfigDict:
     return c
 
 
-def paper_student(c: ml_collections.ConfigDict, method: str, teacher_workdir: str) -> ml_collections.ConfigDict:
-    """The paper's student set-up: first 3 pre-trained layers, lr 2e-4."""
+def paper_student(c: ml_collections.ConfigDict, method: str) -> ml_collections.ConfigDict:
+    """The paper's student set-up: first 3 pre-trained layers, lr 2e-4, ``method``."""
     from jaxkd.losses import METHODS
 
     if method not in METHODS:
         raise ValueError(f"config argument must be 'teacher' or one of {METHODS}; got {method!r}")
     c.mode = "student"
-    c.teacher_workdir = teacher_workdir
     c.model.num_layers = 3
     c.train.encoder_lr = 2e-4
     c.distill.method = method
     return c
+
+
+def paper_conll(source: str, task: str, arg: str) -> ml_collections.ConfigDict:
+    """The paper's CoNLL set-up (BERT-base cased, batch 32, lr 5e-5, 15 epochs,
+    dropout 0.3) for the teacher (``arg == "teacher"``) or a student method."""
+    c = base()
+    c.data.source = source
+    c.data.task = task
+    c.model.checkpoint = "bert-base-cased"
+    c.train.epochs = 15
+    c.train.batch_size = 32
+    c.train.encoder_lr = 5e-5
+    c.model.dropout = 0.3
+    return c if arg == "teacher" else paper_student(c, arg)
 
 
 def valid_keys(c: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

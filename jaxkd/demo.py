@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def demo_config(mode: str, method: str = "vanilla", teacher_workdir: str = "", *
     return c
 
 
-def _mean_epoch(results: dict) -> dict:
+def _median_epoch(results: dict) -> dict:
     """Per-phase seconds of the median epoch (epochs of one run differ in lambda,
     so every epoch counts; the median resists a noisy CPU)."""
     import statistics
@@ -130,7 +129,7 @@ def main(argv=None) -> int:
             summary["students"][method] = {
                 "dev": res["dev"],
                 "test": res["test"],
-                "epoch_seconds": _mean_epoch(res),
+                "epoch_seconds": _median_epoch(res),
                 "teacher_cache_s": res["teacher_cache_s"],
                 "workdir": str(workdir / method),
             }

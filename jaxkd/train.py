@@ -18,7 +18,7 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configuration file (configs/*.py[:ARG])", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results.json")
-flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
+_RESUME = flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
 
 
 def main(argv) -> None:
@@ -32,7 +32,7 @@ def main(argv) -> None:
     if _WORKDIR.value is None:
         raise app.UsageError("--workdir is required")
     try:
-        results = run(_CONFIG.value, _WORKDIR.value)
+        results = run(_CONFIG.value, _WORKDIR.value, resume=_RESUME.value)
     except (TrainingError, FileNotFoundError, ValueError) as err:
         print(f"jaxkd.train: error: {err}", file=sys.stderr)
         sys.exit(2)

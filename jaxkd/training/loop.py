@@ -151,9 +151,10 @@ def score_split(decode, params, rest, encoded, split_name, batch_size) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path, *, stop_after_epochs: int | None = None) -> dict:
+def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool = True, stop_after_epochs: int | None = None) -> dict:
     """Trains (or resumes) a run and returns the content of ``results.json``.
 
+    ``resume=False`` refuses a workdir that already holds a checkpoint.
     ``stop_after_epochs`` stops early as an interruption would (for tests).
     """
     validate(config)
@@ -224,6 +225,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, stop_after_ep
     best = {"epoch": -1, "dev_f1": -1.0}
     start_epoch = 0
     if checkpoint.exists(ckpt_dir / "latest") and state_file.is_file():
+        if not resume:
+            raise TrainingError(f"{workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
         restored = checkpoint.restore(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
         params, opt_state = restored["params"], restored["opt_state"]
         saved = json.loads(state_file.read_text())
@@ -266,7 +269,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, stop_after_ep
             return teacher[0](teacher[1], teacher[2], batch)
 
         # Warm-up: compile every shape of this variant outside the timed epoch.
-        probe_shapes = _probe_shapes(batches, config.timing.forward_batches)
+        probe = _probe_batches(batches, config.timing.forward_batches)
+        probe_shapes = {batches[i].input_ids.shape + batches[i].word_mask.shape for i in probe}
         for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
             key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
             if key in warmed:
@@ -279,7 +283,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, stop_after_ep
             jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
             warmed.add(key)
 
-        probe = _probe_batches(batches, config.timing.forward_batches)
         n_fwd = len(probe)
         t_teacher = t_fwd = t_step = t_step_probe = 0.0
         loss_sum = 0.0
@@ -395,10 +398,6 @@ def _probe_batches(batches, count: int) -> set[int]:
     shapes = [b.input_ids.shape + b.word_mask.shape for b in batches]
     common = max(set(shapes), key=shapes.count)
     return set([i for i, s in enumerate(shapes) if s == common][:count])
-
-
-def _probe_shapes(batches, count: int) -> set:
-    return {batches[i].input_ids.shape + batches[i].word_mask.shape for i in _probe_batches(batches, count)}
 
 
 @jax.jit

@@ -15,6 +15,7 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxkd.crf import Constraints
 from jaxkd.data.labels import LabelVocab
 from jaxkd.models.bert import BertConfig, BertModel, load_bert
 from jaxkd.models.tagger import Tagger
@@ -92,15 +93,9 @@ def abstract_tagger(workdir: str | Path) -> Tagger:
 
     model = nnx.eval_shape(make)
     # eval_shape leaves every array abstract; the non-trained state must be real.
-    if meta["constrained"]:
-        allowed = labels.constraints()
-        model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
-        model.allowed_start.set_value(jnp.asarray(allowed.start))
-        model.allowed_end.set_value(jnp.asarray(allowed.end))
-    else:
-        n = len(labels)
-        model.allowed_transitions.set_value(jnp.ones((n, n), bool))
-        model.allowed_start.set_value(jnp.ones((n,), bool))
-        model.allowed_end.set_value(jnp.ones((n,), bool))
+    allowed = labels.constraints() if meta["constrained"] else Constraints.none(len(labels))
+    model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
+    model.allowed_start.set_value(jnp.asarray(allowed.start))
+    model.allowed_end.set_value(jnp.asarray(allowed.end))
     model.encoder.dropout_rngs = nnx.Rngs(0)["dropout"].fork()
     return model
