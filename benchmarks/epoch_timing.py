@@ -1,0 +1,353 @@
+"""Seconds per training epoch by phase for every distillation method (the
+paper's Table 2), on compiled JAX code.
+
+    python benchmarks/epoch_timing.py --preset tiny               # this CPU, < 1 min
+    python benchmarks/epoch_timing.py --preset conll03 --bf16 \\
+        --json benchmarks/results/epoch_timing_h100.json --plot epoch_timing_h100.png
+
+All methods run in one process over the same batches, from the same initial
+student: ``vanilla`` (gold NLL), ``kbest``, ``posterior``, ``structkd``,
+``efficient`` (teacher queried per batch) and ``efficient_cached`` (teacher
+scores computed once before the epoch, read per batch; that one-off pass is
+reported as ``cache_build_s``, outside the epoch).
+
+**Phases** (DESIGN.md, "Measuring"): *teacher forward* is whatever the method
+needs from the teacher for a batch (emissions and CRF parameters; K-best
+paths; marginals), or for ``efficient_cached`` the cache read and host to
+device copy; *student forward* is the loss value alone (one jitted call);
+*student backward* is the compiled train step (loss, gradient, optimizer
+update) minus the student forward. Each phase is timed over the whole epoch:
+its calls are issued back to back and the clock stops on
+``block_until_ready`` of the last one. Every function is compiled and run on
+every batch shape before any clock starts. The epoch total is teacher forward
+plus the train step; each phase is the median over ``--epochs`` epochs.
+
+The distilling methods are timed at lambda = 1 (every epoch but the last of
+the paper's schedule): no gold NLL term, so ``efficient`` computes no
+log-partition at all. ``--kd-weight 0.9`` times the official code's constant
+mix instead (every step also computes the gold NLL).
+
+**Presets.** ``conll03``: a BERT-base teacher (12 layers, hidden 768, cased
+vocabulary of 28,996) and a 3-layer student of the same width, random
+weights, 9 BIO tags with constraints, 14,041 sentences, batch 32. Sentence
+lengths follow a CoNLL-2003-like distribution: words per sentence drawn from
+a log-normal with median 11 and sigma 0.75, clipped to [1, 113] (mean about
+14.5 words, as in CoNLL-2003's 203,621 tokens over 14,041 sentences), and
+sub-words per word 1 + Poisson(0.4). Rows are bucketed exactly as in training
+(:class:`jaxkd.data.Buckets`, lengths 16, 32, 64, ...). ``tiny``: a 4-layer,
+width-64 teacher and 1-layer student, 512 short sentences, batch 32, for a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._timing import environment  # noqa: E402
+from jaxkd.data.batching import Buckets, make_batches  # noqa: E402
+from jaxkd.data.labels import LabelVocab  # noqa: E402
+from jaxkd.data.tokenization import Row  # noqa: E402
+from jaxkd.models.bert import BertConfig, BertModel  # noqa: E402
+from jaxkd.models.tagger import Tagger  # noqa: E402
+from jaxkd.training.steps import DistillSpec, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
+from jaxkd.training.targets import TeacherCache  # noqa: E402
+
+METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient", "efficient_cached")
+PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
+PAPER_V100 = {  # Table 2 of Lin et al. (2022), seconds per CoNLL-2003 epoch
+    "vanilla": (0, 19, 35, 54),
+    "kbest": (21, 23, 39, 83),
+    "structkd": (19, 30, 50, 99),
+    "efficient": (16, 5, 20, 41),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    teacher: BertConfig
+    student_layers: int
+    sentences: int
+    median_words: float
+    sigma_words: float
+    max_words: int
+    extra_subwords: float  # Poisson mean of extra sub-words per word
+    batch_size: int
+    types: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")  # 9 BIO tags
+
+
+PRESETS = {
+    "conll03": Preset(
+        teacher=BertConfig(vocab_size=28996, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+        student_layers=3,
+        sentences=14041,
+        median_words=11.0,
+        sigma_words=0.75,
+        max_words=113,
+        extra_subwords=0.4,
+        batch_size=32,
+    ),
+    "tiny": Preset(
+        teacher=BertConfig(vocab_size=512, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, max_position_embeddings=64),
+        student_layers=1,
+        sentences=512,
+        median_words=8.0,
+        sigma_words=0.4,
+        max_words=20,
+        extra_subwords=0.2,
+        batch_size=32,
+    ),
+}
+
+
+def synthetic_rows(p: Preset, num_tags: int, seed: int = 0) -> list[Row]:
+    """Random sentences with the preset's length distribution (ids avoid the
+    special tokens 0-3; [CLS] = 1 and [SEP] = 2 frame every row)."""
+    rng = np.random.default_rng(seed)
+    words = np.clip(np.round(rng.lognormal(np.log(p.median_words), p.sigma_words, p.sentences)), 1, p.max_words).astype(int)
+    window = p.teacher.max_position_embeddings
+    rows = []
+    for i, n in enumerate(words):
+        pieces = 1 + rng.poisson(p.extra_subwords, n)
+        while 2 + pieces.sum() > window:  # keep every row inside the window
+            pieces = np.maximum(1, pieces - 1) if pieces.max() > 1 else pieces[: window - 2]
+        ids = rng.integers(4, p.teacher.vocab_size, int(pieces.sum()))
+        starts = 1 + np.concatenate([[0], np.cumsum(pieces)[:-1]])
+        rows.append(
+            Row(
+                input_ids=np.concatenate([[1], ids, [2]]).astype(np.int32),
+                word_index=starts.astype(np.int32),
+                tags=rng.integers(0, num_tags, len(pieces)).astype(np.int32),
+                sentence_index=i,
+                word_offset=0,
+            )
+        )
+    return rows
+
+
+def build_models(p: Preset, labels: LabelVocab, dtype, seed: int = 0):
+    cons = labels.constraints()
+    teacher = Tagger(BertModel(p.teacher, rngs=_rngs(seed), dtype=dtype), len(labels), constraints=cons, rngs=_rngs(seed + 1))
+    s_cfg = dataclasses.replace(p.teacher, num_hidden_layers=p.student_layers)
+    student = Tagger(BertModel(s_cfg, rngs=_rngs(seed + 2), dtype=dtype), len(labels), constraints=cons, rngs=_rngs(seed + 3))
+    return teacher, student
+
+
+def _rngs(seed):
+    from flax import nnx
+
+    return nnx.Rngs(seed)
+
+
+def _spec(method: str) -> DistillSpec:
+    return DistillSpec(method="efficient" if method == "efficient_cached" else method)
+
+
+def _copy(tree):
+    return jax.tree_util.tree_map(lambda x: x.copy() if hasattr(x, "copy") else x, tree)
+
+
+class Timer:
+    """Times one phase over a whole epoch: calls back to back, one block at the end."""
+
+    @staticmethod
+    def run(calls) -> tuple[float, list]:
+        t0 = time.perf_counter()
+        outs = [c() for c in calls]
+        jax.block_until_ready(outs)
+        return time.perf_counter() - t0, outs
+
+
+def time_method(method, batches, s_parts, t_parts, optimizer, epochs, kd_weight, log):
+    """Per-phase epoch seconds of one method (medians over ``epochs``)."""
+    spec = _spec(method)
+    distilling = method != "vanilla"
+    lam = kd_weight if distilling else 0.0
+    use_kd, use_nll = lam > 0.0, lam < 1.0
+    fns = student_fns(s_parts, spec, optimizer)
+    key = jax.random.key(0, impl="unsafe_rbg")
+    shapes = {b.input_ids.shape + b.word_mask.shape: b for b in batches}
+    extra = {}
+
+    teacher_call = None
+    if distilling:
+        t_fn = teacher_fn(t_parts, spec)
+        teacher_call = lambda b: t_fn(t_parts.params, t_parts.rest, b)  # noqa: E731
+        for b in shapes.values():
+            jax.block_until_ready(teacher_call(b))
+        if method == "efficient_cached":
+            cache = TeacherCache.build(t_fn, t_parts.params, t_parts.rest, batches)
+            extra["cache_build_s"] = cache.seconds
+            teacher_call = lambda b: jax.device_put(cache.assemble(b))  # noqa: E731
+
+    def targets(b):
+        return teacher_call(b) if use_kd else {}
+
+    # Warm-up: every shape of every compiled function, before any clock.
+    opt0 = optimizer.init(s_parts.params)
+    for b in shapes.values():
+        tg = jax.block_until_ready(targets(b))
+        jax.block_until_ready(fns.forward_loss(s_parts.params, s_parts.rest, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll))
+        p, o = _copy((s_parts.params, opt0))
+        jax.block_until_ready(fns.train_step(p, s_parts.rest, o, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll))
+
+    rows = []
+    params, opt_state = _copy((s_parts.params, opt0))
+    device_batches = [jax.device_put(b) for b in batches]
+    for epoch in range(epochs):
+        if use_kd:
+            t_teacher, tgs = Timer.run([lambda b=b, hb=hb: targets(hb if method == "efficient_cached" else b) for b, hb in zip(device_batches, batches)])
+        else:
+            t_teacher, tgs = 0.0, [{} for _ in batches]
+        t_fwd, _ = Timer.run(
+            [lambda b=b, tg=tg: fns.forward_loss(params, s_parts.rest, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll) for b, tg in zip(device_batches, tgs)]
+        )
+        t0 = time.perf_counter()
+        for i, (b, tg) in enumerate(zip(device_batches, tgs)):
+            params, opt_state, loss = fns.train_step(params, s_parts.rest, opt_state, b, tg, lam, jax.random.fold_in(key, i), use_kd=use_kd, use_nll=use_nll)
+        loss = float(jax.block_until_ready(loss))
+        t_step = time.perf_counter() - t0
+        if not np.isfinite(loss):
+            raise RuntimeError(f"{method}: the loss became {loss}")
+        rows.append({"teacher_forward_s": t_teacher, "student_forward_s": t_fwd, "student_backward_s": max(t_step - t_fwd, 0.0), "total_s": t_teacher + t_step})
+        log(f"  {method:<17} epoch {epoch + 1}: " + "  ".join(f"{k[:-2]} {v:.3f}s" for k, v in rows[-1].items()))
+    out = {k: statistics.median(r[k] for r in rows) for k in PHASES}
+    out.update(extra)
+    return out
+
+
+def table(result: dict) -> str:
+    m = result["methods"]
+    lines = [
+        f"Seconds per training epoch by phase ({result['preset']} preset, {result['batches']} batches of {result['batch_size']}, "
+        f"{result['device']}, jax {result['jax_version']}, {result['dtype']}; median of {result['epochs']} epoch(s))",
+        f"{'method':<18}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>10}{'x vanilla':>11}{'x efficient':>13}",
+    ]
+    for name, r in m.items():
+        rv = r["total_s"] / m["vanilla"]["total_s"] if "vanilla" in m else float("nan")
+        re = r["total_s"] / m["efficient"]["total_s"] if "efficient" in m else float("nan")
+        lines.append(
+            f"{name:<18}{r['teacher_forward_s']:12.3f}{r['student_forward_s']:12.3f}{r['student_backward_s']:12.3f}{r['total_s']:10.3f}{rv:10.2f}x{re:12.2f}x"
+        )
+    if "efficient_cached" in m:
+        lines.append(f"efficient_cached: teacher fwd = cache read + copy to device; the one-off cache pass took {m['efficient_cached']['cache_build_s']:.3f}s")
+    lines.append(
+        "student fwd = loss value only; student bwd = compiled train step (loss + gradient + AdamW update) minus student fwd; "
+        f"distilling methods at lambda = {result['kd_weight']}" + (" (no gold NLL term)" if result["kd_weight"] == 1.0 else "")
+    )
+    e = m.get("efficient", {}).get("total_s")
+    if e:
+        parts = [f"{name} {e / m[name]['total_s']:.2f}x" for name in ("kbest", "posterior", "structkd") if name in m]
+        lines.append("efficient total as a fraction of: " + ", ".join(parts))
+    if "efficient_cached" in m and "vanilla" in m:
+        lines.append(f"efficient_cached total / vanilla total: {m['efficient_cached']['total_s'] / m['vanilla']['total_s']:.2f}x")
+    paper = "; ".join(f"{k} {v[3]}s" for k, v in PAPER_V100.items())
+    lines.append(f"(paper, PyTorch on a V100, CoNLL-2003 totals: {paper}; efficient = 0.41x structkd, 0.49x kbest)")
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise SystemExit(f"--plot needs matplotlib (pip install -e .[bench]): {err}")
+    names = list(result["methods"])
+    bottom = np.zeros(len(names))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for phase, label in zip(PHASES[:3], ("teacher forward", "student forward", "student backward")):
+        vals = np.array([result["methods"][n][phase] for n in names])
+        ax.bar(names, vals, bottom=bottom, label=label)
+        bottom += vals
+    ax.set_ylabel("seconds per epoch")
+    ax.set_title(f"{result['preset']} preset, {result['device']}, jax {result['jax_version']}, {result['dtype']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's (32)")
+    ap.add_argument("--sentences", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--epochs", type=int, default=1, help="timed epochs per method (the median is reported)")
+    ap.add_argument("--bf16", action="store_true", help="encoders compute in bfloat16 (parameters and CRF stay float32)")
+    ap.add_argument("--kd-weight", type=float, default=1.0, help="lambda of the distilling methods (1: paper; 0.9: official code)")
+    ap.add_argument("--json", help="write the result here")
+    ap.add_argument("--plot", help="write a stacked bar chart (PNG) here")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if not 0.0 < args.kd_weight <= 1.0:
+        ap.error("--kd-weight must be in (0, 1]")
+    if args.epochs < 1:
+        ap.error("--epochs must be at least 1")
+    preset = PRESETS[args.preset]
+    preset = dataclasses.replace(
+        preset, batch_size=args.batch_size or preset.batch_size, sentences=args.sentences or preset.sentences
+    )
+
+    def log(msg):
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    labels = LabelVocab.from_types(preset.types)
+    rows = synthetic_rows(preset, len(labels))
+    buckets = Buckets.fit(rows, preset.teacher.max_position_embeddings)
+    batches = make_batches(rows, buckets, preset.batch_size, shuffle=True, seed=0, epoch=0, filler_ids=(1, 2))
+    log(f"[epoch_timing] {args.preset}: {len(rows)} sentences, {len(batches)} batches, shapes (T, W) {list(buckets.shapes)}")
+    dtype = jnp.bfloat16 if args.bf16 else jnp.float32
+    teacher, student = build_models(preset, labels, dtype)
+    t_parts, s_parts = split(teacher), split(student)
+    optimizer = make_optimizer(
+        s_parts.params, encoder_lr=2e-4, head_lr=1e-3, total_steps=len(batches) * args.epochs, warmup_fraction=0.1, weight_decay=0.01, clip_norm=1.0
+    )
+    result = {
+        **environment(),
+        "preset": args.preset,
+        "dtype": "bfloat16" if args.bf16 else "float32",
+        "batch_size": preset.batch_size,
+        "sentences": len(rows),
+        "batches": len(batches),
+        "shapes": [list(s) for s in buckets.shapes],
+        "epochs": args.epochs,
+        "kd_weight": args.kd_weight,
+        "backward_note": "student_backward_s = compiled train step (loss + grad + update) - student_forward_s (loss only)",
+        "methods": {},
+    }
+    t0 = time.perf_counter()
+    for method in methods:
+        log(f"[epoch_timing] {method}: compiling and warming up")
+        result["methods"][method] = time_method(method, batches, s_parts, t_parts, optimizer, args.epochs, args.kd_weight, log)
+    result["wall_s"] = time.perf_counter() - t0
+    print(table(result))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    if args.plot:
+        plot(result, args.plot)
+    return result
+
+
+if __name__ == "__main__":
+    main()
