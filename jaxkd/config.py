@@ -28,6 +28,9 @@ Every key, with its default and meaning::
   distill.kbest_k / kbest_weights   K (paper: 3); "original" or "probability"
   distill.temperature  posterior distillation temperature
   distill.cache_teacher  compute teacher targets once (default) or per batch
+  distill.fit_head     efficient: start from the least-squares fit of the
+                       student's head + CRF to the teacher's scores
+                       (jaxkd/training/head_fit.py)
   distill.algorithm    CRF log Z algorithm: sequential | parallel
   train.epochs, batch_size, eval_batch_size
   train.encoder_lr, head_lr    AdamW peak learning rates (encoder; head + CRF)
@@ -77,6 +80,7 @@ def base() -> ml_collections.ConfigDict:
     c.distill.kbest_weights = "original"
     c.distill.temperature = 1.0
     c.distill.cache_teacher = True
+    c.distill.fit_head = False
     c.distill.algorithm = "sequential"
 
     c.train = ml_collections.ConfigDict()

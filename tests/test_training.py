@@ -143,6 +143,20 @@ def test_every_method_distills(assets, teacher, method, extra, tmp_path):
         assert all(e["teacher_forward_s"] == 0.0 for e in epochs)
 
 
+def test_fit_head_starts_efficient_kd_lower(assets, teacher, tmp_path):
+    """With the head fitted to the teacher, the first KD epoch's loss is far
+    below a random head's (same seed, same batches)."""
+    _, ckpt, data = assets
+    first = {}
+    for fit in (False, True):
+        cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient",
+                                         "model.num_layers": 1, "distill.fit_head": fit})
+        run(cfg, tmp_path / str(fit), stop_after_epochs=1)
+        state = json.loads((tmp_path / str(fit) / "checkpoints" / "state.json").read_text())
+        first[fit] = state["history"][0]["loss"]
+    assert first[True] < 0.5 * first[False], first
+
+
 def test_resume_equals_uninterrupted(assets, tmp_path):
     _, ckpt, data = assets
     cfg = tiny_config(ckpt, data, **{"train.epochs": 2})

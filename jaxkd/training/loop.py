@@ -32,6 +32,7 @@ from jaxkd.data.sources import load_corpus
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.evaluate import entity_scores
 from jaxkd.training import checkpoint, model_files
+from jaxkd.training.head_fit import fit_head
 from jaxkd.training.steps import DistillSpec, make_optimizer, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
@@ -251,6 +252,21 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             bar.close()
             teacher_cache_s = cache.seconds
             log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {teacher_cache_s:.1f}s")
+
+    if teacher is not None and spec.method == "efficient" and config.distill.fit_head and start_epoch == 0:
+        rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
+
+        def teacher_rows(batch):
+            if cache is not None:
+                return cache.assemble(batch)
+            return jax.device_get(teacher[0](teacher[1], teacher[2], batch))
+
+        t0 = time.perf_counter()
+        bar = _progress(len(rows), "fitting the head", config.log.progress)
+        params, info = fit_head(parts, params, rest, rows, teacher_rows, progress=lambda: bar.update())
+        bar.close()
+        log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
+            f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
 
     writer = _tensorboard(workdir)
     results_path = workdir / "results.json"

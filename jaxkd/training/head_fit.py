@@ -1,0 +1,117 @@
+"""Start efficient KD from the exact minimiser of its loss over the student's
+head and CRF parameters, with the pre-trained encoder held fixed.
+
+The efficient-KD loss is a quadratic function of the student's emission layer
+(kernel W, bias b) and CRF parameters (transitions T, start a, end z). A
+fresh, random head spends the first epochs of KD only reaching the scale of
+the teacher's scores (a trained CRF teacher's emissions spread over ~10 units,
+mostly a per-tag offset) before the encoder's learning can matter.
+``fit_head`` solves for that minimiser once, before the first epoch.
+
+With r[l, j] = x_l . W_j + b_j - e_T[l, j] the emission residual of word l
+(x_l: the student's feature of the word, eval mode), the loss is
+
+    sum_{l>=1} sum_ij (dT_ij + r_lj)^2 + sum_j (da_j + r_0j)^2 + sum_i dz_i^2
+
+(summed over sentences). Minimising over dT, da, dz first leaves a weighted
+least-squares problem in W with one intercept for the first words and one for
+the others, where each later word weighs N (it sits in N sub-structures per
+tag) and a first word weighs 1. Its solution (c1: intercept of later words,
+c0: of first words) gives the minimiser
+
+    W = the fit,  b = c1,  T = T_T,  a = a_T + c0 - c1,  z = z_T,
+
+exactly (``ridge=0``) or with a small ridge penalty on W (the default, for
+features that are nearly collinear). The normal equations are accumulated
+batch by batch in float64: one pass over the training words.
+
+This is an initialisation on the method's own objective (``distill.fit_head``);
+the paper starts from a random head.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxkd.training.steps import _merge
+
+
+def _features_fn(parts):
+    @jax.jit
+    def features(params, rest, batch):
+        model = _merge(parts.eval_def, params, rest)
+        hidden = model.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        return jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
+
+    return features
+
+
+def _names(path):
+    return [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
+
+
+def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, progress=None):
+    """``params`` with the head and CRF parameters set to the minimiser.
+
+    Args:
+      parts: the student's :class:`~jaxkd.training.steps.Split`.
+      params, rest: the student's state (its encoder is used as it is).
+      batches: training batches (each row once).
+      targets_of: ``batch -> {"emissions": [B, W, N], "transitions": [N, N],
+        "start": [N], "end": [N]}`` (the teacher cache or the teacher).
+      ridge: L2 penalty on W, relative to the mean weighted squared feature
+        (0: the exact minimiser).
+      progress: called after each batch.
+
+    Returns:
+      (params, info) with ``info["words"]`` the number of words fitted.
+    """
+    features = _features_fn(parts)
+    gram = rhs = tg = None
+    count = 0
+    for batch in batches:
+        h = np.asarray(jax.device_get(features(params, rest, batch)), np.float64)
+        tg = targets_of(batch)
+        mask = np.asarray(batch.word_mask)
+        num_tags = np.asarray(tg["emissions"]).shape[-1]
+        first = np.zeros_like(mask)
+        first[:, 0] = mask[:, 0]
+        x = h[mask]
+        is_first = first[mask].astype(np.float64)
+        design = np.concatenate([x, (1.0 - is_first)[:, None], is_first[:, None]], axis=1)
+        weight = np.where(is_first > 0, 1.0, float(num_tags))
+        y = np.asarray(tg["emissions"], np.float64)[mask]
+        g = (design * weight[:, None]).T @ design
+        r = (design * weight[:, None]).T @ y
+        gram = g if gram is None else gram + g
+        rhs = r if rhs is None else rhs + r
+        count += len(x)
+        if progress is not None:
+            progress()
+    if tg is None or count == 0:
+        raise ValueError("fit_head: no training words")
+    hdim = gram.shape[0] - 2
+    reg = np.zeros_like(gram)
+    reg[np.arange(hdim), np.arange(hdim)] = ridge * np.trace(gram[:hdim, :hdim]) / hdim
+    solution = np.linalg.lstsq(gram + reg, rhs, rcond=None)[0]  # [H + 2, N]
+    kernel, c1, c0 = solution[:hdim], solution[hdim], solution[hdim + 1]
+    new = {
+        ("head", "kernel"): kernel,
+        ("head", "bias"): c1,
+        ("transitions",): np.asarray(tg["transitions"], np.float64),
+        ("start",): np.asarray(tg["start"], np.float64) + c0 - c1,
+        ("end",): np.asarray(tg["end"], np.float64),
+    }
+
+    def put(path, leaf):
+        names = tuple(n for n in _names(path) if n != "value")
+        if names in new:
+            value = new[names]
+            if value.shape != leaf.shape:
+                raise ValueError(f"fit_head: {names} has shape {leaf.shape}, the fit {value.shape}")
+            return jnp.asarray(value, leaf.dtype)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(put, params), {"words": count}

@@ -1,0 +1,76 @@
+"""fit_head returns the minimiser of the efficient-KD loss over the student's
+head and CRF parameters (encoder fixed): the loss's gradient there is zero,
+and the loss is below the random head's and any perturbation's."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxkd import losses
+from jaxkd.data.batching import Buckets, make_batches
+from jaxkd.data.tokenization import Row
+from jaxkd.models.bert import BertConfig, BertModel
+from jaxkd.models.tagger import Tagger
+from jaxkd.training.head_fit import fit_head
+from jaxkd.training.steps import _merge, split
+
+N = 5
+
+
+def _setup():
+    rng = np.random.default_rng(0)
+    cfg = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    student = Tagger(BertModel(cfg, rngs=nnx.Rngs(0)), N, rngs=nnx.Rngs(1))
+    rows = []
+    for i in range(90):
+        n = int(rng.integers(1, 9))
+        rows.append(Row(np.concatenate([[2], rng.integers(5, 60, n), [3]]).astype(np.int32), np.arange(1, n + 1, dtype=np.int32), np.zeros(n, np.int32), i, 0))
+    batches = make_batches(rows, Buckets.fit(rows, 32), 16, filler_ids=(2, 3))
+    teacher = {
+        "transitions": rng.normal(size=(N, N)).astype(np.float32),
+        "start": rng.normal(size=N).astype(np.float32),
+        "end": rng.normal(size=N).astype(np.float32),
+    }
+    targets = {id(b): dict(teacher, emissions=(3 * rng.normal(size=b.word_mask.shape + (N,)) + np.arange(N)).astype(np.float32)) for b in batches}
+    return split(student), batches, lambda b: targets[id(b)]
+
+
+def _loss(parts, params, batches, targets_of):
+    """Summed squared error over every sub-structure of every batch (eval mode)."""
+    total = 0.0
+    for b in batches:
+        s = _merge(parts.eval_def, params, parts.rest)(b)
+        t = targets_of(b)
+        teacher = losses.CRFScores(jnp.asarray(t["emissions"]), t["transitions"], t["start"], t["end"])
+        total = total + losses.efficient_kd_terms(s, teacher, b.word_mask).total
+    return total
+
+
+def _head(tree):
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {tuple(str(getattr(p, "key", p)) for p in path): leaf for path, leaf in flat if str(getattr(path[0], "key", "")) != "encoder"}
+
+
+def test_fit_is_the_minimiser_over_head_and_crf():
+    parts, batches, targets_of = _setup()
+    before = float(_loss(parts, parts.params, batches, targets_of))
+    params, info = fit_head(parts, parts.params, parts.rest, batches, targets_of, ridge=0.0)
+    assert info["words"] == sum(int(b.word_mask.sum()) for b in batches)
+    after = float(_loss(parts, params, batches, targets_of))
+    assert after < 0.5 * before
+    grads = jax.grad(lambda p: _loss(parts, p, batches, targets_of))(params)
+    scale = max(float(jnp.abs(g).max()) for g in _head(jax.grad(lambda p: _loss(parts, p, batches, targets_of))(parts.params)).values())
+    for name, g in _head(grads).items():
+        assert float(jnp.abs(g).max()) < 1e-3 * scale, name
+    # and the encoder is untouched
+    for a, b in zip(jax.tree_util.tree_leaves(parts.params["encoder"]), jax.tree_util.tree_leaves(params["encoder"])):
+        np.testing.assert_array_equal(a, b)
+    # a random perturbation of the head only raises the loss
+    rng = np.random.default_rng(1)
+    bumped = jax.tree_util.tree_map_with_path(
+        lambda path, x: x if str(getattr(path[0], "key", "")) == "encoder" else x + 0.05 * rng.normal(size=x.shape).astype(np.float32), params
+    )
+    assert float(_loss(parts, bumped, batches, targets_of)) > after
