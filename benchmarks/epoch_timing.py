@@ -20,7 +20,9 @@ update) minus the student forward. Each phase is timed over the whole epoch:
 its calls are issued back to back and the clock stops on
 ``block_until_ready`` of the last one. Every function is compiled and run on
 every batch shape before any clock starts. The epoch total is teacher forward
-plus the train step; each phase is the median over ``--epochs`` epochs.
+plus the train step; each phase is the median over ``--epochs`` epochs,
+which run round-robin over the methods (epoch 1 of every method, then epoch
+2, ...) so that a slow spell of a shared machine does not favour any method.
 
 The distilling methods are timed at lambda = 1 (every epoch but the last of
 the paper's schedule): no gold NLL term, so ``efficient`` computes no
@@ -34,9 +36,8 @@ lengths follow a CoNLL-2003-like distribution: words per sentence drawn from
 a log-normal with median 11 and sigma 0.75, clipped to [1, 113] (mean about
 14.5 words, as in CoNLL-2003's 203,621 tokens over 14,041 sentences), and
 sub-words per word 1 + Poisson(0.4). Rows are bucketed exactly as in training
-(:class:`jaxkd.data.Buckets`, lengths 16, 32, 64, ...). ``tiny``: a 4-layer,
-width-64 teacher and 1-layer student, 512 short sentences (one bucket),
-batch 32, for a CPU.
+(:class:`jaxkd.data.Buckets`, lengths 16, 32, 64, ...). ``tiny``: a 2-layer, width-32 teacher and 1-layer student, 512 sentences of
+~16 words (one bucket), batch 32, for a CPU.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -100,15 +103,18 @@ PRESETS = {
         batch_size=32,
     ),
     "tiny": Preset(
-        teacher=BertConfig(vocab_size=512, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, max_position_embeddings=64),
+        # Small enough to compile fast on a CPU; sentences long enough (and the
+        # encoder narrow enough) that the CRF's share of an epoch, where the
+        # methods differ, is not lost in the encoder's.
+        teacher=BertConfig(vocab_size=512, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
         student_layers=1,
         sentences=512,
-        median_words=8.0,
+        median_words=16.0,
         sigma_words=0.4,
-        max_words=20,
+        max_words=40,
         extra_subwords=0.2,
         batch_size=32,
-        min_bucket_length=32,  # one batch shape: one compilation per function
+        min_bucket_length=64,  # one batch shape: one compilation per function
     ),
 }
 
@@ -171,65 +177,97 @@ class Timer:
         return time.perf_counter() - t0, outs
 
 
-def time_method(method, batches, s_parts, t_parts, optimizer, epochs, kd_weight, log, compiled: dict):
-    """Per-phase epoch seconds of one method (medians over ``epochs``).
-    ``compiled`` holds the jitted functions per DistillSpec, shared between
-    ``efficient`` and ``efficient_cached``."""
+class Method(NamedTuple):
+    name: str
+    fns: Any  # StudentFns
+    t_fn: Any  # compiled teacher targets, or None
+    lam: float
+    use_kd: bool
+    use_nll: bool
+
+
+def prepare(method, s_parts, t_parts, optimizer, kd_weight, compiled: dict) -> Method:
+    """The jitted functions of ``method`` (shared through ``compiled`` between
+    ``efficient`` and ``efficient_cached``, which have the same DistillSpec)."""
     spec = _spec(method)
     distilling = method != "vanilla"
     lam = kd_weight if distilling else 0.0
-    use_kd, use_nll = lam > 0.0, lam < 1.0
     if spec not in compiled:
         compiled[spec] = (student_fns(s_parts, spec, optimizer), teacher_fn(t_parts, spec) if distilling else None)
     fns, t_fn = compiled[spec]
+    return Method(method, fns, t_fn, lam, lam > 0.0, lam < 1.0)
+
+
+def warm_up(m: Method, batches, s_parts, t_parts, opt0) -> None:
+    """Compiles and runs every function of ``m`` on every batch shape."""
     key = jax.random.key(0, impl="unsafe_rbg")
-    shapes = {b.input_ids.shape + b.word_mask.shape: b for b in batches}
-    extra = {}
-
-    teacher_call = None
-    if distilling:
-        teacher_call = lambda b: t_fn(t_parts.params, t_parts.rest, b)  # noqa: E731
-        for b in shapes.values():
-            jax.block_until_ready(teacher_call(b))
-        if method == "efficient_cached":
-            cache = TeacherCache.build(t_fn, t_parts.params, t_parts.rest, batches)
-            extra["cache_build_s"] = cache.seconds
-            teacher_call = lambda b: jax.device_put(cache.assemble(b))  # noqa: E731
-
-    def targets(b):
-        return teacher_call(b) if use_kd else {}
-
-    # Warm-up: every shape of every compiled function, before any clock.
-    opt0 = optimizer.init(s_parts.params)
-    for b in shapes.values():
-        tg = jax.block_until_ready(targets(b))
-        jax.block_until_ready(fns.forward_loss(s_parts.params, s_parts.rest, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll))
+    for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
+        tg = jax.block_until_ready(m.t_fn(t_parts.params, t_parts.rest, b)) if m.t_fn is not None else {}
+        if not m.use_kd:
+            tg = {}
+        jax.block_until_ready(m.fns.forward_loss(s_parts.params, s_parts.rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
         p, o = _copy((s_parts.params, opt0))
-        jax.block_until_ready(fns.train_step(p, s_parts.rest, o, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll))
+        jax.block_until_ready(m.fns.train_step(p, s_parts.rest, o, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
 
-    rows = []
-    params, opt_state = _copy((s_parts.params, opt0))
-    device_batches = [jax.device_put(b) for b in batches]
-    for epoch in range(epochs):
-        if use_kd:
-            t_teacher, tgs = Timer.run([lambda b=b, hb=hb: targets(hb if method == "efficient_cached" else b) for b, hb in zip(device_batches, batches)])
+
+def warm_up_all(methods: list[Method], batches, s_parts, t_parts, opt0) -> None:
+    """Warm-up of every method, compiling on all host cores at once (XLA
+    compiles one function per thread; nothing is timed here)."""
+    unique = list({id(m.fns): m for m in methods}.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(len(unique), os.cpu_count() or 1))) as pool:
+        for f in [pool.submit(warm_up, m, batches, s_parts, t_parts, opt0) for m in unique]:
+            f.result()
+
+
+class Timed:
+    """One method's training state between its timed epochs."""
+
+    def __init__(self, m: Method, batches, s_parts, t_parts, opt0):
+        self.m, self.batches, self.s_parts = m, batches, s_parts
+        self.extra: dict = {}
+        self.rows: list[dict] = []
+        self.teacher_call = None
+        if m.t_fn is not None:
+            self.teacher_call = lambda b: m.t_fn(t_parts.params, t_parts.rest, b)  # noqa: E731
+            if m.name == "efficient_cached":
+                cache = TeacherCache.build(m.t_fn, t_parts.params, t_parts.rest, batches)
+                self.extra["cache_build_s"] = cache.seconds
+                self.teacher_call = lambda b: jax.device_put(cache.assemble(b))  # noqa: E731
+                jax.block_until_ready(self.teacher_call(batches[0]))
+        self.params, self.opt_state = _copy((s_parts.params, opt0))
+        self.device_batches = [jax.device_put(b) for b in batches]
+
+    def epoch(self) -> dict:
+        """Times one epoch, phase by phase, and continues training."""
+        m, key, rest = self.m, jax.random.key(0, impl="unsafe_rbg"), self.s_parts.rest
+        if m.use_kd:
+            hosted = m.name == "efficient_cached"  # the cache is keyed by the host batch's row ids
+            t_teacher, tgs = Timer.run(
+                [lambda b=b, hb=hb: self.teacher_call(hb if hosted else b) for b, hb in zip(self.device_batches, self.batches)]
+            )
         else:
-            t_teacher, tgs = 0.0, [{} for _ in batches]
+            t_teacher, tgs = 0.0, [{} for _ in self.batches]
+        params = self.params
         t_fwd, _ = Timer.run(
-            [lambda b=b, tg=tg: fns.forward_loss(params, s_parts.rest, b, tg, lam, key, use_kd=use_kd, use_nll=use_nll) for b, tg in zip(device_batches, tgs)]
+            [lambda b=b, tg=tg: m.fns.forward_loss(params, rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll) for b, tg in zip(self.device_batches, tgs)]
         )
         t0 = time.perf_counter()
-        for i, (b, tg) in enumerate(zip(device_batches, tgs)):
-            params, opt_state, loss = fns.train_step(params, s_parts.rest, opt_state, b, tg, lam, jax.random.fold_in(key, i), use_kd=use_kd, use_nll=use_nll)
+        for i, (b, tg) in enumerate(zip(self.device_batches, tgs)):
+            self.params, self.opt_state, loss = m.fns.train_step(
+                self.params, rest, self.opt_state, b, tg, m.lam, jax.random.fold_in(key, i), use_kd=m.use_kd, use_nll=m.use_nll
+            )
         loss = float(jax.block_until_ready(loss))
         t_step = time.perf_counter() - t0
         if not np.isfinite(loss):
-            raise RuntimeError(f"{method}: the loss became {loss}")
-        rows.append({"teacher_forward_s": t_teacher, "student_forward_s": t_fwd, "student_backward_s": max(t_step - t_fwd, 0.0), "total_s": t_teacher + t_step})
-        log(f"  {method:<17} epoch {epoch + 1}: " + "  ".join(f"{k[:-2]} {v:.3f}s" for k, v in rows[-1].items()))
-    out = {k: statistics.median(r[k] for r in rows) for k in PHASES}
-    out.update(extra)
-    return out
+            raise RuntimeError(f"{m.name}: the loss became {loss}")
+        row = {"teacher_forward_s": t_teacher, "student_forward_s": t_fwd, "student_backward_s": max(t_step - t_fwd, 0.0), "total_s": t_teacher + t_step}
+        self.rows.append(row)
+        return row
+
+    def summary(self) -> dict:
+        out = {k: statistics.median(r[k] for r in self.rows) for k in PHASES}
+        out.update(self.extra)
+        return out
 
 
 def table(result: dict) -> str:
@@ -291,7 +329,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's (32)")
     ap.add_argument("--sentences", type=int, default=None, help="default: the preset's")
-    ap.add_argument("--epochs", type=int, default=1, help="timed epochs per method (the median is reported)")
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per method (the median of each phase is reported)")
     ap.add_argument("--bf16", action="store_true", help="encoders compute in bfloat16 (parameters and CRF stay float32)")
     ap.add_argument("--kd-weight", type=float, default=1.0, help="lambda of the distilling methods (1: paper; 0.9: official code)")
     ap.add_argument("--json", help="write the result here")
@@ -342,9 +380,20 @@ def main(argv=None) -> dict:
     }
     t0 = time.perf_counter()
     compiled: dict = {}
-    for method in methods:
-        log(f"[epoch_timing] {method}: compiling and warming up")
-        result["methods"][method] = time_method(method, batches, s_parts, t_parts, optimizer, args.epochs, args.kd_weight, log, compiled)
+    prepared = [prepare(m, s_parts, t_parts, optimizer, args.kd_weight, compiled) for m in methods]
+    opt0 = optimizer.init(s_parts.params)
+    log(f"[epoch_timing] compiling and warming up {len(compiled)} method(s) on {os.cpu_count()} host core(s)")
+    warm_up_all(prepared, batches, s_parts, t_parts, opt0)
+    result["warm_up_s"] = time.perf_counter() - t0
+    timed = [Timed(m, batches, s_parts, t_parts, opt0) for m in prepared]
+    # Epochs round-robin over the methods: a slow spell of a shared machine
+    # falls on all of them, not on whichever ran then.
+    for epoch in range(args.epochs):
+        for t in timed:
+            row = t.epoch()
+            log(f"  epoch {epoch + 1} {t.m.name:<17} " + "  ".join(f"{k[:-2]} {v:.3f}s" for k, v in row.items()))
+    for t in timed:
+        result["methods"][t.m.name] = t.summary()
     result["wall_s"] = time.perf_counter() - t0
     print(table(result))
     if args.json:
