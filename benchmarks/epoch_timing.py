@@ -55,6 +55,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -64,7 +65,7 @@ from jaxkd.data.labels import LabelVocab  # noqa: E402
 from jaxkd.data.tokenization import Row  # noqa: E402
 from jaxkd.models.bert import BertConfig, BertModel  # noqa: E402
 from jaxkd.models.tagger import Tagger  # noqa: E402
-from jaxkd.training.steps import DistillSpec, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
+from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
 from jaxkd.training.targets import TeacherCache  # noqa: E402
 
 METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient", "efficient_cached")
@@ -146,41 +147,28 @@ def synthetic_rows(p: Preset, num_tags: int, seed: int = 0) -> list[Row]:
 
 def build_models(p: Preset, labels: LabelVocab, dtype, seed: int = 0):
     cons = labels.constraints()
-    teacher = Tagger(BertModel(p.teacher, rngs=_rngs(seed), dtype=dtype), len(labels), constraints=cons, rngs=_rngs(seed + 1))
+    teacher = Tagger(BertModel(p.teacher, rngs=nnx.Rngs(seed), dtype=dtype), len(labels), constraints=cons, rngs=nnx.Rngs(seed + 1))
     s_cfg = dataclasses.replace(p.teacher, num_hidden_layers=p.student_layers)
-    student = Tagger(BertModel(s_cfg, rngs=_rngs(seed + 2), dtype=dtype), len(labels), constraints=cons, rngs=_rngs(seed + 3))
+    student = Tagger(BertModel(s_cfg, rngs=nnx.Rngs(seed + 2), dtype=dtype), len(labels), constraints=cons, rngs=nnx.Rngs(seed + 3))
     return teacher, student
-
-
-def _rngs(seed):
-    from flax import nnx
-
-    return nnx.Rngs(seed)
 
 
 def _spec(method: str) -> DistillSpec:
     return DistillSpec(method="efficient" if method == "efficient_cached" else method)
 
 
-def _copy(tree):
-    return jax.tree_util.tree_map(lambda x: x.copy() if hasattr(x, "copy") else x, tree)
-
-
-class Timer:
+def time_calls(calls) -> tuple[float, list]:
     """Times one phase over a whole epoch: calls back to back, one block at the end."""
-
-    @staticmethod
-    def run(calls) -> tuple[float, list]:
-        t0 = time.perf_counter()
-        outs = [c() for c in calls]
-        jax.block_until_ready(outs)
-        return time.perf_counter() - t0, outs
+    t0 = time.perf_counter()
+    outs = [c() for c in calls]
+    jax.block_until_ready(outs)
+    return time.perf_counter() - t0, outs
 
 
 class Method(NamedTuple):
     name: str
     fns: Any  # StudentFns
-    t_fn: Any  # compiled teacher targets, or None
+    t_fn: Any  # compiled teacher targets; None for vanilla (use_kd False)
     lam: float
     use_kd: bool
     use_nll: bool
@@ -200,13 +188,11 @@ def prepare(method, s_parts, t_parts, optimizer, kd_weight, compiled: dict) -> M
 
 def warm_up(m: Method, batches, s_parts, t_parts, opt0) -> None:
     """Compiles and runs every function of ``m`` on every batch shape."""
-    key = jax.random.key(0, impl="unsafe_rbg")
+    key = dropout_key(0, 0)
     for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
-        tg = jax.block_until_ready(m.t_fn(t_parts.params, t_parts.rest, b)) if m.t_fn is not None else {}
-        if not m.use_kd:
-            tg = {}
+        tg = jax.block_until_ready(m.t_fn(t_parts.params, t_parts.rest, b)) if m.use_kd else {}
         jax.block_until_ready(m.fns.forward_loss(s_parts.params, s_parts.rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
-        p, o = _copy((s_parts.params, opt0))
+        p, o = copy_tree((s_parts.params, opt0))
         jax.block_until_ready(m.fns.train_step(p, s_parts.rest, o, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
 
 
@@ -227,34 +213,34 @@ class Timed:
         self.extra: dict = {}
         self.rows: list[dict] = []
         self.teacher_call = None
-        if m.t_fn is not None:
+        if m.use_kd:
             self.teacher_call = lambda b: m.t_fn(t_parts.params, t_parts.rest, b)  # noqa: E731
             if m.name == "efficient_cached":
                 cache = TeacherCache.build(m.t_fn, t_parts.params, t_parts.rest, batches)
                 self.extra["cache_build_s"] = cache.seconds
                 self.teacher_call = lambda b: jax.device_put(cache.assemble(b))  # noqa: E731
                 jax.block_until_ready(self.teacher_call(batches[0]))
-        self.params, self.opt_state = _copy((s_parts.params, opt0))
+        self.params, self.opt_state = copy_tree((s_parts.params, opt0))
         self.device_batches = [jax.device_put(b) for b in batches]
 
     def epoch(self) -> dict:
         """Times one epoch, phase by phase, and continues training."""
-        m, key, rest = self.m, jax.random.key(0, impl="unsafe_rbg"), self.s_parts.rest
+        m, key, rest = self.m, dropout_key(0, 0), self.s_parts.rest
         if m.use_kd:
             hosted = m.name == "efficient_cached"  # the cache is keyed by the host batch's row ids
-            t_teacher, tgs = Timer.run(
+            t_teacher, tgs = time_calls(
                 [lambda b=b, hb=hb: self.teacher_call(hb if hosted else b) for b, hb in zip(self.device_batches, self.batches)]
             )
         else:
             t_teacher, tgs = 0.0, [{} for _ in self.batches]
         params = self.params
-        t_fwd, _ = Timer.run(
+        t_fwd, _ = time_calls(
             [lambda b=b, tg=tg: m.fns.forward_loss(params, rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll) for b, tg in zip(self.device_batches, tgs)]
         )
         t0 = time.perf_counter()
         for i, (b, tg) in enumerate(zip(self.device_batches, tgs)):
             self.params, self.opt_state, loss = m.fns.train_step(
-                self.params, rest, self.opt_state, b, tg, m.lam, jax.random.fold_in(key, i), use_kd=m.use_kd, use_nll=m.use_nll
+                self.params, rest, self.opt_state, b, tg, m.lam, dropout_key(0, i), use_kd=m.use_kd, use_nll=m.use_nll
             )
         loss = float(jax.block_until_ready(loss))
         t_step = time.perf_counter() - t0

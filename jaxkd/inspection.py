@@ -18,16 +18,23 @@ from jaxkd.data.labels import LabelVocab
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.losses import CRFScores
 from jaxkd.training import checkpoint, model_files
-from jaxkd.training.steps import _merge, split
+from jaxkd.training.steps import Split, _merge, split
 
 
 class Run(NamedTuple):
-    """A trained tagger restored from its workdir (eval mode)."""
+    """A trained tagger restored from its workdir."""
 
     workdir: Path
     labels: LabelVocab
     encoder: SubwordEncoder
-    tagger: Any  # jaxkd.models.tagger.Tagger with the checkpoint's weights
+    parts: Split  # graph definitions and the restored tagger's state
+    params: Any  # the checkpoint's parameters (replace parts.params)
+
+    @property
+    def tagger(self):
+        """The :class:`~jaxkd.models.tagger.Tagger` with the checkpoint's
+        weights, in eval mode."""
+        return _merge(self.parts.eval_def, self.params, self.parts.rest)
 
 
 def load_run(workdir: str | Path, checkpoint_name: str = "best") -> Run:
@@ -38,9 +45,8 @@ def load_run(workdir: str | Path, checkpoint_name: str = "best") -> Run:
         raise FileNotFoundError(f"{ckpt} holds no checkpoint: train first (python -m jaxkd.train ... --workdir {workdir})")
     parts = split(model_files.abstract_tagger(workdir))
     params = checkpoint.restore(ckpt, {"params": parts.params})["params"]
-    tagger = _merge(parts.eval_def, params, parts.rest)
     encoder = SubwordEncoder.from_pretrained(model_files.model_dir(workdir))
-    return Run(workdir, model_files.read_labels(workdir), encoder, tagger)
+    return Run(workdir, model_files.read_labels(workdir), encoder, parts, params)
 
 
 def sentence_scores(run: Run, words: list[str]) -> CRFScores:

@@ -83,25 +83,21 @@ def label(workdir: str | Path, sentences: list[list[str]], *, batch_size: int = 
     import jax
 
     from jaxkd.data.batching import Buckets, make_batches, stitch
-    from jaxkd.data.tokenization import SubwordEncoder
-    from jaxkd.training import checkpoint, model_files
-    from jaxkd.training.steps import DistillSpec, split, student_fns
+    from jaxkd.inspection import load_run
+    from jaxkd.training.steps import DistillSpec, student_fns
 
-    workdir = Path(workdir)
-    ckpt = workdir / "checkpoints" / checkpoint_name
-    if not checkpoint.exists(ckpt):
-        raise InputError(f"{ckpt} holds no checkpoint: train first (python -m jaxkd.train ... --workdir {workdir})")
-    labels = model_files.read_labels(workdir)
-    encoder = SubwordEncoder.from_pretrained(model_files.model_dir(workdir))
-    parts = split(model_files.abstract_tagger(workdir))
-    params = checkpoint.restore(ckpt, {"params": parts.params})["params"]
+    try:
+        run = load_run(workdir, checkpoint_name)
+    except FileNotFoundError as err:
+        raise InputError(str(err)) from None
+    encoder, parts, params = run.encoder, run.parts, run.params
     decode = student_fns(parts, DistillSpec(), optimizer=None).decode
     rows = encoder.encode(sentences)
     buckets = Buckets.fit(rows, encoder.window, min_length=16)
     batches = make_batches(rows, buckets, batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
     values = [np.asarray(jax.device_get(decode(params, parts.rest, b))) for b in batches]
     per_sentence = stitch(batches, values, [len(s) for s in sentences])
-    return [labels.decode(ids) for ids in per_sentence]
+    return [run.labels.decode(ids) for ids in per_sentence]
 
 
 def write_conll(path: str | None, sentences, predictions, gold=None) -> None:

@@ -47,7 +47,6 @@ POSITION = None  # word index for the N x N slice; None: the first word the teac
 # %%
 from pathlib import Path
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 

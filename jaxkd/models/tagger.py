@@ -63,6 +63,19 @@ class Tagger(nnx.Module):
             self.allowed_transitions.get_value(), self.allowed_start.get_value(), self.allowed_end.get_value()
         )
 
+    def word_features(self, batch):
+        """The encoder's hidden state at each word's first sub-word.
+
+        Args:
+          batch: a :class:`jaxkd.data.Batch` (input_ids, attention_mask,
+            token_type_ids [B, T]; word_index [B, W]).
+
+        Returns:
+          [B, W, H] float32 (what the emission layer reads, before dropout).
+        """
+        hidden = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        return jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
+
     def __call__(self, batch) -> CRFScores:
         """Word-level CRF scores of a batch.
 
@@ -73,7 +86,5 @@ class Tagger(nnx.Module):
         Returns:
           CRFScores with emissions [B, W, N] float32 and the CRF parameters.
         """
-        hidden = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        words = jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
-        emissions = self.head(self.dropout(words, rngs=self.encoder.dropout_rngs))
+        emissions = self.head(self.dropout(self.word_features(batch), rngs=self.encoder.dropout_rngs))
         return CRFScores(emissions, self.transitions.get_value(), self.start.get_value(), self.end.get_value())

@@ -35,21 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxkd.training.steps import _merge
+from jaxkd.training.steps import _merge, path_names
 
 
 def _features_fn(parts):
     @jax.jit
     def features(params, rest, batch):
-        model = _merge(parts.eval_def, params, rest)
-        hidden = model.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        return jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
+        return _merge(parts.eval_def, params, rest).word_features(batch)
 
     return features
-
-
-def _names(path):
-    return [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
 
 
 def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, progress=None):
@@ -106,7 +100,7 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
     }
 
     def put(path, leaf):
-        names = tuple(n for n in _names(path) if n != "value")
+        names = tuple(n for n in path_names(path) if n != "value")
         if names in new:
             value = new[names]
             if value.shape != leaf.shape:

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -33,7 +32,7 @@ from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.evaluate import entity_scores
 from jaxkd.training import checkpoint, model_files
 from jaxkd.training.head_fit import fit_head
-from jaxkd.training.steps import DistillSpec, make_optimizer, split, student_fns, teacher_fn
+from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
 
@@ -253,17 +252,17 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             teacher_cache_s = cache.seconds
             log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {teacher_cache_s:.1f}s")
 
+    def teacher_targets(batch):
+        """The teacher's targets of a training batch: from the cache, or computed."""
+        if cache is not None:
+            return cache.assemble(batch)
+        return teacher[0](teacher[1], teacher[2], batch)
+
     if teacher is not None and spec.method == "efficient" and config.distill.fit_head and start_epoch == 0:
         rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
-
-        def teacher_rows(batch):
-            if cache is not None:
-                return cache.assemble(batch)
-            return jax.device_get(teacher[0](teacher[1], teacher[2], batch))
-
         t0 = time.perf_counter()
         bar = _progress(len(rows), "fitting the head", config.log.progress)
-        params, info = fit_head(parts, params, rest, rows, teacher_rows, progress=lambda: bar.update())
+        params, info = fit_head(parts, params, rest, rows, teacher_targets, progress=lambda: bar.update())
         bar.close()
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
             f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
@@ -278,11 +277,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         batches = encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=epoch)
 
         def targets_of(batch):
-            if not use_kd:
-                return {}
-            if cache is not None:
-                return cache.assemble(batch)
-            return teacher[0](teacher[1], teacher[2], batch)
+            return teacher_targets(batch) if use_kd else {}
 
         # Warm-up: compile every shape of this variant outside the timed epoch.
         probe = _probe_batches(batches, config.timing.forward_batches)
@@ -295,7 +290,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             k = dropout_key(config.seed, 0)
             if b.input_ids.shape + b.word_mask.shape in probe_shapes:
                 jax.block_until_ready(fns.forward_loss(params, rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
-            p_copy, o_copy = _copy_tree((params, opt_state))
+            p_copy, o_copy = copy_tree((params, opt_state))
             jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
             warmed.add(key)
 
@@ -398,13 +393,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     return results
 
 
-def dropout_key(seed: int, step: int):
-    """The dropout key of a global step. XLA's RngBitGenerator (``rbg``) keys:
-    threefry bits for every dropout mask made each train step take seconds
-    longer to compile on a CPU; dropout needs no cryptographic quality."""
-    return jax.random.fold_in(jax.random.key(seed, impl="unsafe_rbg"), step)
-
-
 def _probe_batches(batches, count: int) -> set[int]:
     """Indices of the batches whose forward pass is timed on its own: all when
     ``count < 0``, else the first ``count`` of the most common shape (one extra
@@ -414,12 +402,6 @@ def _probe_batches(batches, count: int) -> set[int]:
     shapes = [b.input_ids.shape + b.word_mask.shape for b in batches]
     common = max(set(shapes), key=shapes.count)
     return set([i for i, s in enumerate(shapes) if s == common][:count])
-
-
-@jax.jit
-def _copy_tree(tree):
-    """A copy of a pytree in one compiled call (the train step donates its inputs)."""
-    return jax.tree.map(jnp.copy, tree)
 
 
 def _tensorboard(workdir: Path):

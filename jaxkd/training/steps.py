@@ -54,6 +54,24 @@ def split(tagger: Tagger) -> Split:
     return Split(train_def, eval_def, params, rest)
 
 
+def path_names(path) -> list[str]:
+    """The names along a pytree key path (dict keys, attribute names, indices)."""
+    return [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
+
+
+def dropout_key(seed: int, step: int):
+    """The dropout key of a global step. XLA's RngBitGenerator (``rbg``) keys:
+    threefry bits for every dropout mask made each train step take seconds
+    longer to compile on a CPU; dropout needs no cryptographic quality."""
+    return jax.random.fold_in(jax.random.key(seed, impl="unsafe_rbg"), step)
+
+
+@jax.jit
+def copy_tree(tree):
+    """A copy of a pytree in one compiled call (the train step donates its inputs)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
 def _with_dropout_key(rest, key):
     """``rest`` with the encoder's dropout stream reset to ``key`` (count 0).
 
@@ -62,7 +80,7 @@ def _with_dropout_key(rest, key):
     """
 
     def put(path, leaf):
-        names = [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
+        names = path_names(path)
         if "dropout_rngs" in names:
             if "key" in names:
                 return key
@@ -179,9 +197,7 @@ def group_labels(params):
     the emission layer and the CRF parameters (same structure as ``params``)."""
 
     def label(path, _):
-        first = path[0]
-        name = getattr(first, "key", getattr(first, "name", first))
-        return "encoder" if name == "encoder" else "head"
+        return "encoder" if path_names(path)[0] == "encoder" else "head"
 
     return jax.tree_util.tree_map_with_path(label, params)
 
