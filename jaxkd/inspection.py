@@ -44,7 +44,7 @@ def load_run(workdir: str | Path, checkpoint_name: str = "best") -> Run:
     if not checkpoint.exists(ckpt):
         raise FileNotFoundError(f"{ckpt} holds no checkpoint: train first (python -m jaxkd.train ... --workdir {workdir})")
     parts = split(model_files.abstract_tagger(workdir))
-    params = checkpoint.restore(ckpt, {"params": parts.params})["params"]
+    params = checkpoint.restore(ckpt, {"params": parts.params}, ignore_extra=True)["params"]
     encoder = SubwordEncoder.from_pretrained(model_files.model_dir(workdir))
     return Run(workdir, model_files.read_labels(workdir), encoder, parts, params)
 

@@ -251,6 +251,33 @@ def test_predict_labels_every_word_even_past_the_window(teacher, tmp_path):
     assert not missing.exists()
 
 
+def test_restore_part_of_a_checkpoint(tmp_path):
+    """A ``latest`` checkpoint holds parameters and optimizer state; restoring
+    the parameters alone picks them by name, and a missing one is an error."""
+    rng = np.random.default_rng(0)
+    params = {"dense": {"kernel": rng.normal(size=(3, 4)).astype(np.float32), "bias": rng.normal(size=(4,)).astype(np.float32)}}
+    opt = {"mu": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)}, "count": np.array(7, np.int32)}
+    checkpoint.save(tmp_path / "ck", {"opt_state": opt, "params": params})
+    template = {"params": jax.tree_util.tree_map(np.zeros_like, params)}
+    with pytest.raises(ValueError, match="holds 4 arrays but the model expects 2"):
+        checkpoint.restore(tmp_path / "ck", template)
+    got = checkpoint.restore(tmp_path / "ck", template, ignore_extra=True)["params"]
+    for name in ("kernel", "bias"):
+        np.testing.assert_array_equal(got["dense"][name], params["dense"][name])
+    with pytest.raises(ValueError, match="has no array"):
+        checkpoint.restore(tmp_path / "ck", {"params": {"other": np.zeros(2, np.float32)}}, ignore_extra=True)
+
+
+def test_predict_from_the_latest_checkpoint(teacher, tmp_path):
+    from jaxkd.predict import main
+
+    text = tmp_path / "in.txt"
+    text.write_text("bob met alice in rome\n")
+    out = tmp_path / "latest.conll"
+    assert main(["--workdir", str(teacher[0]), "--checkpoint", "latest", "--input", str(text), "--output", str(out)]) == 0
+    assert [line.split("\t")[0] for line in out.read_text().strip().splitlines()] == ["bob", "met", "alice", "in", "rome"]
+
+
 def test_cli_unknown_key_lists_valid_keys(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "jaxkd.train", "--config", str(REPO / "configs" / "wnut16_minilm.py"), "--config.train.nope=1", "--workdir", str(tmp_path)],

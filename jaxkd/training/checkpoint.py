@@ -52,8 +52,12 @@ def exists(path: str | Path) -> bool:
     return (Path(path) / "structure.json").is_file()
 
 
-def restore(path: str | Path, template):
+def restore(path: str | Path, template, *, ignore_extra: bool = False):
     """Restores the pytree saved at ``path`` into the structure of ``template``.
+
+    ``ignore_extra=True`` restores a part of a checkpoint: the template's leaves
+    are looked up by name and the checkpoint's other arrays (e.g. the optimizer
+    state beside the parameters of a ``latest`` checkpoint) are skipped.
 
     Raises:
       ValueError: naming the first leaf whose name, shape or dtype differs.
@@ -63,15 +67,29 @@ def restore(path: str | Path, template):
     path = Path(path).absolute()
     meta = json.loads((path / "structure.json").read_text())
     names, leaves, treedef = _keys_and_leaves(template)
-    if len(meta) != len(leaves):
-        raise ValueError(f"checkpoint {path} holds {len(meta)} arrays but the model expects {len(leaves)}")
-    for m, name, leaf in zip(meta, names, leaves):
+    if ignore_extra:
+        index = {m["name"]: i for i, m in enumerate(meta)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise ValueError(f"checkpoint {path} has no array {missing[0]} ({len(missing)} of the model's arrays are missing)")
+        positions = [index[n] for n in names]
+    else:
+        if len(meta) != len(leaves):
+            raise ValueError(f"checkpoint {path} holds {len(meta)} arrays but the model expects {len(leaves)}")
+        positions = list(range(len(leaves)))
+    for pos, name, leaf in zip(positions, names, leaves):
+        m = meta[pos]
         shape = list(np.shape(leaf))
         if m["name"] != name or m["shape"] != shape:
             raise ValueError(
                 f"checkpoint {path} does not fit the model: {m['name']} {m['shape']} "
                 f"where the model has {name} {shape}"
             )
-    target = {f"leaf_{i:05d}": np.zeros(np.shape(x), np.dtype(x.dtype)) for i, x in enumerate(leaves)}
+    # Every saved array is read (orbax restores the whole item); only the
+    # template's are kept.
+    dtypes = [jax.numpy.dtype(m["dtype"]) for m in meta]
+    for pos, leaf in zip(positions, leaves):
+        dtypes[pos] = np.dtype(leaf.dtype)
+    target = {f"leaf_{i:05d}": np.zeros(m["shape"], dtypes[i]) for i, m in enumerate(meta)}
     restored = ocp.StandardCheckpointer().restore(path / "arrays", target)
-    return jax.tree_util.tree_unflatten(treedef, [restored[f"leaf_{i:05d}"] for i in range(len(leaves))])
+    return jax.tree_util.tree_unflatten(treedef, [restored[f"leaf_{i:05d}"] for i in positions])
