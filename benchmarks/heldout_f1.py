@@ -35,15 +35,18 @@ def main(argv=None) -> int:
     if not unused:
         parser.error(f"the training split has {len(corpus.train)} tweets: none is left after the first {args.trained_on}")
     sets = {f"unused_train_{len(unused)}": unused, "dev": corpus.dev, "test": corpus.test}
+    everything = [s for sentences in sets.values() for s in sentences]
     for spec in args.runs:
         workdir, _, ckpt = spec.partition(":")
         if not Path(workdir, "checkpoints").is_dir():
             print(f"error: {workdir} is not a run's workdir (no checkpoints/)", file=sys.stderr)
             return 2
+        # One call per run: the run is restored and its decoder compiled once.
+        pred = iter(label(workdir, [list(s.words) for s in everything], checkpoint_name=ckpt or "best"))
         row = {"run": workdir, "checkpoint": ckpt or "best"}
         for name, sentences in sets.items():
-            pred = label(workdir, [list(s.words) for s in sentences], checkpoint_name=ckpt or "best")
-            row[name] = round(entity_scores([list(s.tags) for s in sentences], pred)["f1"], 2)
+            gold = [list(s.tags) for s in sentences]
+            row[name] = round(entity_scores(gold, [next(pred) for _ in sentences])["f1"], 2)
         print(json.dumps(row), flush=True)
     return 0
 

@@ -55,41 +55,35 @@ def exists(path: str | Path) -> bool:
 def restore(path: str | Path, template, *, ignore_extra: bool = False):
     """Restores the pytree saved at ``path`` into the structure of ``template``.
 
-    ``ignore_extra=True`` restores a part of a checkpoint: the template's leaves
-    are looked up by name and the checkpoint's other arrays (e.g. the optimizer
-    state beside the parameters of a ``latest`` checkpoint) are skipped.
+    Leaves are matched by name. ``ignore_extra=True`` restores a part of a
+    checkpoint: its other arrays (e.g. the optimizer state beside the
+    parameters of a ``latest`` checkpoint) are skipped.
 
     Raises:
-      ValueError: naming the first leaf whose name, shape or dtype differs.
+      ValueError: naming the first leaf that is missing or has another shape.
     """
     import orbax.checkpoint as ocp
 
     path = Path(path).absolute()
     meta = json.loads((path / "structure.json").read_text())
     names, leaves, treedef = _keys_and_leaves(template)
-    if ignore_extra:
-        index = {m["name"]: i for i, m in enumerate(meta)}
-        missing = [n for n in names if n not in index]
-        if missing:
-            raise ValueError(f"checkpoint {path} has no array {missing[0]} ({len(missing)} of the model's arrays are missing)")
-        positions = [index[n] for n in names]
-    else:
-        if len(meta) != len(leaves):
-            raise ValueError(f"checkpoint {path} holds {len(meta)} arrays but the model expects {len(leaves)}")
-        positions = list(range(len(leaves)))
-    for pos, name, leaf in zip(positions, names, leaves):
-        m = meta[pos]
+    if not ignore_extra and len(meta) != len(leaves):
+        raise ValueError(f"checkpoint {path} holds {len(meta)} arrays but the model expects {len(leaves)}")
+    index = {m["name"]: i for i, m in enumerate(meta)}
+    positions = []
+    for name, leaf in zip(names, leaves):
+        pos = index.get(name)
+        if pos is None:
+            raise ValueError(f"checkpoint {path} does not fit the model: it has no array {name}")
         shape = list(np.shape(leaf))
-        if m["name"] != name or m["shape"] != shape:
-            raise ValueError(
-                f"checkpoint {path} does not fit the model: {m['name']} {m['shape']} "
-                f"where the model has {name} {shape}"
-            )
-    # Every saved array is read (orbax restores the whole item); only the
-    # template's are kept.
-    dtypes = [jax.numpy.dtype(m["dtype"]) for m in meta]
-    for pos, leaf in zip(positions, leaves):
-        dtypes[pos] = np.dtype(leaf.dtype)
-    target = {f"leaf_{i:05d}": np.zeros(m["shape"], dtypes[i]) for i, m in enumerate(meta)}
+        if meta[pos]["shape"] != shape:
+            raise ValueError(f"checkpoint {path} does not fit the model: {name} {meta[pos]['shape']} where the model has {shape}")
+        positions.append(pos)
+    # orbax restores the whole item: every saved array is read (in the
+    # template's dtype where the template has it), only the template's are kept.
+    dtypes = {pos: np.dtype(leaf.dtype) for pos, leaf in zip(positions, leaves)}
+    target = {
+        f"leaf_{i:05d}": np.zeros(m["shape"], dtypes[i] if i in dtypes else jax.numpy.dtype(m["dtype"])) for i, m in enumerate(meta)
+    }
     restored = ocp.StandardCheckpointer().restore(path / "arrays", target)
     return jax.tree_util.tree_unflatten(treedef, [restored[f"leaf_{i:05d}"] for i in positions])

@@ -242,8 +242,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         t_parts = split(t_tagger)
         t_params = checkpoint.restore(Path(config.teacher_workdir) / "checkpoints" / "best", {"params": t_parts.params})["params"]
         teacher = (teacher_fn(t_parts, spec), t_params, t_parts.rest)
+        # The training set in file order, for the one-time passes (cache, head fit).
+        rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
         if config.distill.cache_teacher:
-            rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
             for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
                 jax.block_until_ready(teacher[0](teacher[1], teacher[2], b))
             bar = _progress(len(rows), "teacher targets", config.log.progress)
@@ -259,7 +260,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         return teacher[0](teacher[1], teacher[2], batch)
 
     if teacher is not None and spec.method == "efficient" and config.distill.fit_head and start_epoch == 0:
-        rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
         t0 = time.perf_counter()
         bar = _progress(len(rows), "fitting the head", config.log.progress)
         params, info = fit_head(parts, params, rest, rows, teacher_targets, progress=lambda: bar.update())
