@@ -29,3 +29,14 @@ jaxkd_setup_venv() {
         touch "$stamp"
     fi
 }
+
+# The PyTorch peer for the comparison benchmarks: the CPU build of torch (the
+# one a plain `pip install torch` would replace with a multi-GB CUDA build)
+# and the [compare] extra (pytorch-crf).
+jaxkd_install_torch() {
+    if ! python -c "import torch, torchcrf" 2>/dev/null; then
+        echo "[jaxkd] installing torch (CPU) and pytorch-crf for the comparison" >&2
+        python -m pip install --quiet "torch==2.13.0" || python -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu
+        python -m pip install --quiet -e ".[compare]"
+    fi
+}

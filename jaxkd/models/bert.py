@@ -36,6 +36,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxkd.models.dropout import Dropout
+from jaxkd.models.ops import attention, dense, gelu_erf
+
 __all__ = [
     "ACTIVATIONS",
     "BertConfig",
@@ -47,18 +50,14 @@ __all__ = [
 ]
 
 
-def _gelu_erf(x: jax.Array) -> jax.Array:
-    return jax.nn.gelu(x, approximate=False)
-
-
 def _gelu_tanh(x: jax.Array) -> jax.Array:
     return jax.nn.gelu(x, approximate=True)
 
 
 #: ``hidden_act`` spellings of Hugging Face configs that this encoder supports.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "gelu": _gelu_erf,  # BERT's own: x * Phi(x) with the exact erf
-    "gelu_python": _gelu_erf,
+    "gelu": gelu_erf,  # BERT's own: x * Phi(x) with the exact erf
+    "gelu_python": gelu_erf,
     "gelu_new": _gelu_tanh,  # tanh approximation (GPT-2 style)
     "gelu_pytorch_tanh": _gelu_tanh,
     "gelu_fast": _gelu_tanh,
@@ -152,11 +151,12 @@ class BertConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _dense(n_in: int, n_out: int, config: BertConfig, dtype, param_dtype, rngs: nnx.Rngs):
+def _dense(n_in: int, n_out: int, config: BertConfig, param_dtype, rngs: nnx.Rngs):
+    """A parameter holder (kernel [in, out], bias [out]) applied with :func:`ops.dense`."""
     return nnx.Linear(
         n_in,
         n_out,
-        dtype=dtype,
+        dtype=jnp.float32,
         param_dtype=param_dtype,
         kernel_init=nnx.initializers.normal(config.initializer_range),
         bias_init=nnx.initializers.zeros,
@@ -164,11 +164,11 @@ def _dense(n_in: int, n_out: int, config: BertConfig, dtype, param_dtype, rngs: 
     )
 
 
-def _layer_norm(config: BertConfig, dtype, param_dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
+def _layer_norm(config: BertConfig, param_dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
     return nnx.LayerNorm(
         config.hidden_size,
         epsilon=config.layer_norm_eps,
-        dtype=dtype,
+        dtype=jnp.float32,
         param_dtype=param_dtype,
         rngs=rngs,
     )
@@ -177,14 +177,14 @@ def _layer_norm(config: BertConfig, dtype, param_dtype, rngs: nnx.Rngs) -> nnx.L
 class BertEmbeddings(nnx.Module):
     """Sum of word, position and token-type embeddings, then LayerNorm and dropout."""
 
-    def __init__(self, config: BertConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
+    def __init__(self, config: BertConfig, *, param_dtype, rngs: nnx.Rngs):
         init = nnx.initializers.normal(config.initializer_range)
 
         def table(rows: int) -> nnx.Embed:
             return nnx.Embed(
                 rows,
                 config.hidden_size,
-                dtype=dtype,
+                dtype=jnp.float32,
                 param_dtype=param_dtype,
                 embedding_init=init,
                 rngs=rngs,
@@ -194,13 +194,13 @@ class BertEmbeddings(nnx.Module):
         self.word_embeddings = table(config.vocab_size)
         self.position_embeddings = table(config.max_position_embeddings)
         self.token_type_embeddings = table(config.type_vocab_size)
-        self.layer_norm = _layer_norm(config, dtype, param_dtype, rngs)
-        self.dropout = nnx.Dropout(config.hidden_dropout_prob, deterministic=True)
+        self.layer_norm = _layer_norm(config, param_dtype, rngs)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def __call__(
         self, input_ids: jax.Array, token_type_ids: jax.Array, dropout_rngs: nnx.RngStream
     ) -> jax.Array:
-        """input_ids, token_type_ids: [B, T] int -> embeddings [B, T, H]."""
+        """input_ids, token_type_ids: [B, T] int -> embeddings [B, T, H] float32."""
         length = input_ids.shape[1]
         if length > self.max_positions:
             raise ValueError(
@@ -211,43 +211,61 @@ class BertEmbeddings(nnx.Module):
         return self.dropout(self.layer_norm(x), rngs=dropout_rngs)
 
 
+def _apply(linear: nnx.Linear, x: jax.Array, dtype) -> jax.Array:
+    return dense(x, linear.kernel.get_value(), linear.bias.get_value(), dtype)
+
+
+def _gather_rows(x: jax.Array, positions: jax.Array) -> jax.Array:
+    """x: [B, T, H], positions: [B, P] int -> [B, P, H]."""
+    return jnp.take_along_axis(x, positions[..., None].astype(jnp.int32), axis=1)
+
+
 class BertSelfAttention(nnx.Module):
     """Multi-head self-attention with its output projection, residual and LayerNorm
-    (Hugging Face's ``BertAttention``)."""
+    (Hugging Face's ``BertAttention``). The query, key and value projections
+    run as one product against their concatenated kernels."""
 
     def __init__(self, config: BertConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
         hidden = config.hidden_size
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
-        self.query = _dense(hidden, hidden, config, dtype, param_dtype, rngs)
-        self.key = _dense(hidden, hidden, config, dtype, param_dtype, rngs)
-        self.value = _dense(hidden, hidden, config, dtype, param_dtype, rngs)
-        self.output = _dense(hidden, hidden, config, dtype, param_dtype, rngs)
-        self.layer_norm = _layer_norm(config, dtype, param_dtype, rngs)
-        self.attention_dropout = nnx.Dropout(
-            config.attention_probs_dropout_prob, deterministic=True
-        )
-        self.output_dropout = nnx.Dropout(config.hidden_dropout_prob, deterministic=True)
+        self.dtype = dtype
+        self.query = _dense(hidden, hidden, config, param_dtype, rngs)
+        self.key = _dense(hidden, hidden, config, param_dtype, rngs)
+        self.value = _dense(hidden, hidden, config, param_dtype, rngs)
+        self.output = _dense(hidden, hidden, config, param_dtype, rngs)
+        self.layer_norm = _layer_norm(config, param_dtype, rngs)
+        self.attention_dropout = Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = Dropout(config.hidden_dropout_prob)
 
-    def __call__(self, x: jax.Array, key_mask: jax.Array, dropout_rngs: nnx.RngStream) -> jax.Array:
-        """x: [B, T, H]; key_mask: [B, T] bool (True = attend) -> [B, T, H]."""
-        batch, length, _ = x.shape
+    def _project(self, x: jax.Array, parts) -> list[jax.Array]:
+        """x: [B, T, H] -> one [B, T, heads, d] array per projection in ``parts``."""
+        kernel = jnp.concatenate([p.kernel.get_value() for p in parts], axis=1)
+        bias = jnp.concatenate([p.bias.get_value() for p in parts])
+        y = dense(x, kernel, bias, self.dtype)
+        shape = x.shape[:2] + (self.num_heads, self.head_dim)
+        return [z.reshape(shape) for z in jnp.split(y, len(parts), axis=-1)]
 
-        def heads(y: jax.Array) -> jax.Array:  # [B, T, H] -> [B, T, heads, head_dim]
-            return y.reshape(batch, length, self.num_heads, self.head_dim)
-
-        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        # Scores and softmax in float32 whatever the compute dtype.
-        scores = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32)
-        scores = scores * (self.head_dim**-0.5)
-        # Hugging Face adds finfo(float32).min to masked scores; with any finite
-        # score that sum rounds to finfo.min itself, so `where` is the same number,
-        # and a row with no valid key stays finite (uniform) rather than NaN.
-        scores = jnp.where(key_mask[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
-        probs = jax.nn.softmax(scores, axis=-1)
-        probs = self.attention_dropout(probs, rngs=dropout_rngs).astype(v.dtype)
-        context = jnp.einsum("bnqk,bknd->bqnd", probs, v).reshape(batch, length, -1)
-        out = self.output_dropout(self.output(context), rngs=dropout_rngs)
+    def __call__(
+        self,
+        x: jax.Array,
+        key_mask: jax.Array,
+        dropout_rngs: nnx.RngStream,
+        query_positions: jax.Array | None = None,
+    ) -> jax.Array:
+        """x: [B, T, H]; key_mask: [B, T] bool (True = attend); query_positions:
+        optional [B, P] int, the rows to compute (all T when None) ->
+        [B, T or P, H]."""
+        if query_positions is None:
+            q, k, v = self._project(x, (self.query, self.key, self.value))
+        else:
+            k, v = self._project(x, (self.key, self.value))
+            x = _gather_rows(x, query_positions)
+            (q,) = self._project(x, (self.query,))
+        drop = self.attention_dropout
+        keep = drop.mask(q.shape[:1] + (self.num_heads, q.shape[1], k.shape[1]), dropout_rngs)
+        context = attention(q, k, v, key_mask, keep=keep, keep_scale=drop.scale)
+        out = self.output_dropout(_apply(self.output, context, self.dtype), rngs=dropout_rngs)
         return self.layer_norm(out + x)
 
 
@@ -256,21 +274,25 @@ class BertLayer(nnx.Module):
     (dense -> activation -> dense -> dropout -> residual -> LayerNorm)."""
 
     def __init__(self, config: BertConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.dtype = dtype
         self.attention = BertSelfAttention(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.activation = ACTIVATIONS[config.hidden_act]
-        self.intermediate = _dense(
-            config.hidden_size, config.intermediate_size, config, dtype, param_dtype, rngs
-        )
-        self.output = _dense(
-            config.intermediate_size, config.hidden_size, config, dtype, param_dtype, rngs
-        )
-        self.layer_norm = _layer_norm(config, dtype, param_dtype, rngs)
-        self.dropout = nnx.Dropout(config.hidden_dropout_prob, deterministic=True)
+        self.intermediate = _dense(config.hidden_size, config.intermediate_size, config, param_dtype, rngs)
+        self.output = _dense(config.intermediate_size, config.hidden_size, config, param_dtype, rngs)
+        self.layer_norm = _layer_norm(config, param_dtype, rngs)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
-    def __call__(self, x: jax.Array, key_mask: jax.Array, dropout_rngs: nnx.RngStream) -> jax.Array:
-        """x: [B, T, H]; key_mask: [B, T] bool -> [B, T, H]."""
-        x = self.attention(x, key_mask, dropout_rngs)
-        y = self.output(self.activation(self.intermediate(x)))
+    def __call__(
+        self,
+        x: jax.Array,
+        key_mask: jax.Array,
+        dropout_rngs: nnx.RngStream,
+        query_positions: jax.Array | None = None,
+    ) -> jax.Array:
+        """x: [B, T, H]; key_mask: [B, T] bool; query_positions: optional [B, P]
+        int rows to compute -> [B, T or P, H]."""
+        x = self.attention(x, key_mask, dropout_rngs, query_positions)
+        y = _apply(self.output, self.activation(_apply(self.intermediate, x, self.dtype)), self.dtype)
         return self.layer_norm(self.dropout(y, rngs=dropout_rngs) + x)
 
 
@@ -281,8 +303,10 @@ class BertModel(nnx.Module):
       config: the architecture; ``config.num_hidden_layers`` layers are built.
       rngs: initialises the parameters (``'params'`` stream, else ``'default'``)
         and seeds dropout (``'dropout'`` stream, else ``'default'``).
-      dtype: compute dtype; ``jnp.bfloat16`` computes in bfloat16 (softmax and
-        LayerNorm statistics stay float32) and the output is cast to float32.
+      dtype: operand dtype of the dense products. ``jnp.bfloat16`` multiplies
+        bf16-rounded operands with float32 accumulation, forward and backward
+        (:func:`jaxkd.models.ops.dense`); embeddings, LayerNorm, attention,
+        GELU and the residual stream stay float32, as does the output.
       param_dtype: dtype of the parameters (float32 by default).
 
     The model starts in eval mode (dropout off); ``model.train()`` turns
@@ -294,7 +318,7 @@ class BertModel(nnx.Module):
     ):
         self.config = config
         self.dtype = dtype
-        self.embeddings = BertEmbeddings(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.embeddings = BertEmbeddings(config, param_dtype=param_dtype, rngs=rngs)
         self.layers = nnx.List(
             [
                 BertLayer(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
@@ -320,6 +344,8 @@ class BertModel(nnx.Module):
         input_ids: jax.Array,
         attention_mask: jax.Array | None = None,
         token_type_ids: jax.Array | None = None,
+        *,
+        positions: jax.Array | None = None,
     ) -> jax.Array:
         """Encodes a batch.
 
@@ -327,10 +353,14 @@ class BertModel(nnx.Module):
           input_ids: [B, T] int token ids.
           attention_mask: [B, T] int or bool, nonzero on real tokens (None: all real).
           token_type_ids: [B, T] int segment ids (None: all zeros).
+          positions: optional [B, P] int: return only these rows of the last
+            hidden state. The last layer then computes its queries, feed-forward
+            and normalisation for these rows alone (the same values as the
+            full output's rows, with less work).
 
         Returns:
-          [B, T, H] float32 last hidden state. Rows at padded positions hold
-          unspecified finite values.
+          [B, T, H] float32 last hidden state ([B, P, H] with ``positions``).
+          Rows at padded positions hold unspecified finite values.
         """
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be [B, T], got shape {input_ids.shape}")
@@ -341,9 +371,11 @@ class BertModel(nnx.Module):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids, self.dropout_rngs)
-        for layer in self.layers:
+        if not len(self.layers):
+            return x if positions is None else _gather_rows(x, positions)
+        for layer in self.layers[:-1]:
             x = layer(x, key_mask, self.dropout_rngs)
-        return x.astype(jnp.float32)
+        return self.layers[-1](x, key_mask, self.dropout_rngs, positions)
 
 
 def load_bert(

@@ -13,6 +13,7 @@ from flax import nnx
 from jaxkd.crf import Constraints
 from jaxkd.losses import CRFScores
 from jaxkd.models.bert import BertModel
+from jaxkd.models.dropout import Dropout
 
 
 class Fixed(nnx.Variable):
@@ -42,7 +43,7 @@ class Tagger(nnx.Module):
     ):
         self.encoder = encoder
         self.num_tags = num_tags
-        self.dropout = nnx.Dropout(dropout)  # keys from the encoder's dropout stream
+        self.dropout = Dropout(dropout)  # keys from the encoder's dropout stream
         self.head = nnx.Linear(encoder.hidden_size, num_tags, rngs=rngs)
         self.transitions = nnx.Param(jnp.zeros((num_tags, num_tags), jnp.float32))
         self.start = nnx.Param(jnp.zeros((num_tags,), jnp.float32))
@@ -73,8 +74,7 @@ class Tagger(nnx.Module):
         Returns:
           [B, W, H] float32 (what the emission layer reads, before dropout).
         """
-        hidden = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        return jnp.take_along_axis(hidden, batch.word_index[..., None].astype(jnp.int32), axis=1)
+        return self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids, positions=batch.word_index)
 
     def __call__(self, batch) -> CRFScores:
         """Word-level CRF scores of a batch.

