@@ -200,6 +200,9 @@ def attention(q, k, v, key_mask, *, keep=None, keep_scale: float = 1.0):
     kh = k.transpose(0, 2, 1, 3)
     vh = v.transpose(0, 2, 1, 3)
     scores = jnp.einsum("bnqd,bnkd->bnqk", qh, kh, preferred_element_type=F32) * (d**-0.5)
+    # Hugging Face adds finfo(float32).min to masked scores; with any finite
+    # score that sum rounds to finfo.min itself, so `where` gives the same
+    # number, and a row with no valid key stays finite (uniform), not NaN.
     scores = jnp.where(key_mask[:, None, None, :], scores, jnp.finfo(F32).min)
     # softmax(s) @ v == (exp(s - max) @ v) / sum(exp(s - max)): normalise the
     # [.., Q, d] result instead of the [.., Q, T] probabilities.
