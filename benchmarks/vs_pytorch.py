@@ -157,13 +157,13 @@ class JaxSide:
 
 
 def head_arrays(tagger: Tagger) -> dict:
-    """The emission layer and CRF parameters of a jaxkd tagger, as numpy."""
+    """The emission layer and CRF parameters of a jaxkd tagger, as writable numpy copies."""
     return {
-        "kernel": np.asarray(tagger.head.kernel.get_value()),
-        "bias": np.asarray(tagger.head.bias.get_value()),
-        "transitions": np.asarray(tagger.transitions.get_value()),
-        "start": np.asarray(tagger.start.get_value()),
-        "end": np.asarray(tagger.end.get_value()),
+        "kernel": np.array(tagger.head.kernel.get_value()),
+        "bias": np.array(tagger.head.bias.get_value()),
+        "transitions": np.array(tagger.transitions.get_value()),
+        "start": np.array(tagger.start.get_value()),
+        "end": np.array(tagger.end.get_value()),
     }
 
 
@@ -186,7 +186,7 @@ class TorchSide:
         linear = torch.nn.Linear(bert.config.hidden_size, num_tags)
         crf = CRF(num_tags, batch_first=True)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(head["kernel"].T.copy()))
+            linear.weight.copy_(torch.from_numpy(head["kernel"].T))
             linear.bias.copy_(torch.from_numpy(head["bias"]))
             crf.transitions.copy_(torch.from_numpy(head["transitions"]))
             crf.start_transitions.copy_(torch.from_numpy(head["start"]))
@@ -261,10 +261,14 @@ class TorchSide:
 # ---------------------------------------------------------------------------
 
 
+def _eval_pair(jax_side: JaxSide, torch_side: TorchSide, batch: Batch):
+    """Both sides' (emissions, NLL, Viterbi tags) in eval mode on ``batch``."""
+    return jax_side.eval_outputs(batch), torch_side.eval_outputs(torch_side.tensors(batch))
+
+
 def check_same(jax_side: JaxSide, torch_side: TorchSide, batch: Batch) -> dict:
-    """Emissions, NLL and Viterbi tags of both sides in eval mode; raises if they differ."""
-    e_j, nll_j, tags_j = jax_side.eval_outputs(batch)
-    e_t, nll_t, tags_t = torch_side.eval_outputs(torch_side.tensors(batch))
+    """Emissions, NLL and Viterbi tags of both sides; raises if they differ."""
+    (e_j, nll_j, tags_j), (e_t, nll_t, tags_t) = _eval_pair(jax_side, torch_side, batch)
     valid = batch.word_mask
     emission_diff = float(np.max(np.abs(e_j - e_t)[valid]))
     nll_diff = float(np.max(np.abs(nll_j - nll_t) / np.maximum(1.0, np.abs(nll_t))))
@@ -277,13 +281,13 @@ def check_same(jax_side: JaxSide, torch_side: TorchSide, batch: Batch) -> dict:
 
 def check_bf16(jax_bf16: JaxSide, torch_side: TorchSide, batch: Batch) -> dict:
     """jaxkd's bf16 emissions against PyTorch's float32 ones (within BF16_TOLERANCE)."""
-    e_j, _, tags_j = jax_bf16.eval_outputs(batch)
-    e_t, _, tags_t = torch_side.eval_outputs(torch_side.tensors(batch))
+    (e_j, _, tags_j), (e_t, _, tags_t) = _eval_pair(jax_bf16, torch_side, batch)
     valid = batch.word_mask
-    diff = float(np.max(np.abs(e_j - e_t)[valid]))
-    agree = float(np.mean((tags_j == tags_t)[valid]))
-    report = {"max_emission_diff": diff, "viterbi_tag_agreement": agree}
-    if diff > BF16_TOLERANCE:
+    report = {
+        "max_emission_diff": float(np.max(np.abs(e_j - e_t)[valid])),
+        "viterbi_tag_agreement": float(np.mean((tags_j == tags_t)[valid])),
+    }
+    if report["max_emission_diff"] > BF16_TOLERANCE:
         raise SystemExit(f"jaxkd's bfloat16 emissions are further than {BF16_TOLERANCE} from float32: {report}")
     return report
 
