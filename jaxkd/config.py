@@ -39,9 +39,11 @@ Every key, with its default and meaning::
   train.encoder_lr, head_lr    AdamW peak learning rates (encoder; head + CRF)
   train.warmup_fraction, weight_decay, clip_norm
   train.eval_test_every_epoch  also score test every epoch (else only the best)
-  timing.forward_batches  batches per epoch whose forward pass is timed on its
-                       own (-1: all); the student_forward_s of other batches
-                       is extrapolated from them
+  timing.forward_batches  phase timing, a measurement mode: batches per epoch
+                       whose forward pass is also run and timed on its own
+                       (-1: all; k: the first k of the commonest shape, the
+                       rest extrapolated). 0 (default): no extra forward
+                       passes; results then give student_forward_s = null
   log.progress         "auto" (bars on a terminal), "always" or "never"
 """
 
@@ -98,7 +100,7 @@ def base() -> ml_collections.ConfigDict:
     c.train.eval_test_every_epoch = False
 
     c.timing = ml_collections.ConfigDict()
-    c.timing.forward_batches = -1
+    c.timing.forward_batches = 0
 
     c.log = ml_collections.ConfigDict()
     c.log.progress = "auto"

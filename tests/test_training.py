@@ -89,7 +89,7 @@ def tiny_config(ckpt, data, **changes):
 def teacher(assets):
     root, ckpt, data = assets
     workdir = root / "teacher"
-    results = run(tiny_config(ckpt, data, **{"train.epochs": 3}), workdir)
+    results = run(tiny_config(ckpt, data, **{"train.epochs": 3, "timing.forward_batches": -1}), workdir)
     return workdir, results
 
 
