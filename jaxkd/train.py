@@ -36,6 +36,10 @@ def main(argv) -> None:
     except (TrainingError, FileNotFoundError, ValueError) as err:
         print(f"jaxkd.train: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except (AttributeError, KeyError) as err:
+        # A fault inside training, not a configuration key: keep it apart from
+        # the unknown-key errors that cli() reports for flag parsing.
+        raise RuntimeError(f"jaxkd.train failed inside training: {type(err).__name__}: {err}") from err
     if "dev" in results:
         print(
             f"[jaxkd] {results['mode']} {results['method']}: best epoch {results['best_epoch']}, "
@@ -69,7 +73,9 @@ def cli(argv: list[str] | None = None) -> None:
     try:
         app.run(main, argv=argv)
     except (AttributeError, KeyError) as err:
-        # ml_collections raises these for an override of a key that does not exist.
+        # ml_collections raises these while parsing an override of a key that
+        # does not exist (main() turns the same types from training into a
+        # RuntimeError, so they are not reported as a key error here).
         unknown = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
         from jaxkd.config import valid_keys
 

@@ -289,3 +289,19 @@ def test_cli_unknown_key_lists_valid_keys(tmp_path):
     assert proc.returncode == 2
     assert "unknown configuration key train.nope" in proc.stderr
     assert "train.encoder_lr" in proc.stderr and "distill.method" in proc.stderr
+
+
+def test_cli_reports_a_fault_inside_training_as_such(tmp_path):
+    """A KeyError raised by training itself is not an unknown configuration key."""
+    script = (
+        "import sys, jaxkd.training.loop as loop\n"
+        "def fault(*args, **kwargs):\n"
+        "    raise KeyError('inner')\n"
+        "loop.run = fault\n"
+        "from jaxkd.train import cli\n"
+        f"cli(['jaxkd.train', '--config', {str(REPO / 'configs' / 'wnut16_minilm.py')!r}, '--workdir', {str(tmp_path)!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode != 0
+    assert "unknown configuration key" not in proc.stderr
+    assert "failed inside training: KeyError" in proc.stderr
