@@ -19,8 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 
 class InputError(ValueError):
     pass
@@ -79,25 +77,14 @@ def read_input(path: str | None, fmt: str) -> tuple[list[list[str]], list[list[s
 
 
 def label(workdir: str | Path, sentences: list[list[str]], *, batch_size: int = 64, checkpoint_name: str = "best") -> list[list[str]]:
-    """Predicted tag strings for every word of every sentence."""
-    import jax
-
-    from jaxkd.data.batching import Buckets, make_batches, stitch
-    from jaxkd.inspection import load_run
-    from jaxkd.training.steps import DistillSpec, student_fns
+    """Predicted tag strings for every word of every sentence (:func:`jaxkd.load_tagger`)."""
+    from jaxkd.labeling import load_tagger
 
     try:
-        run = load_run(workdir, checkpoint_name)
+        tagger = load_tagger(workdir, checkpoint=checkpoint_name, batch_size=batch_size)
     except FileNotFoundError as err:
         raise InputError(str(err)) from None
-    encoder, parts, params = run.encoder, run.parts, run.params
-    decode = student_fns(parts, DistillSpec(), optimizer=None).decode
-    rows = encoder.encode(sentences)
-    buckets = Buckets.fit(rows, encoder.window, min_length=16)
-    batches = make_batches(rows, buckets, batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
-    values = [np.asarray(jax.device_get(decode(params, parts.rest, b))) for b in batches]
-    per_sentence = stitch(batches, values, [len(s) for s in sentences])
-    return [run.labels.decode(ids) for ids in per_sentence]
+    return [s.tags for s in tagger.label(sentences)]
 
 
 def write_conll(path: str | None, sentences, predictions, gold=None) -> None:

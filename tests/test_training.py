@@ -305,3 +305,53 @@ def test_cli_reports_a_fault_inside_training_as_such(tmp_path):
     assert proc.returncode != 0
     assert "unknown configuration key" not in proc.stderr
     assert "failed inside training: KeyError" in proc.stderr
+
+
+def test_entities_follow_conlleval_reading_of_bio():
+    from jaxkd.labeling import Entity, entities_of
+
+    words = ["a", "b", "c", "d", "e", "f"]
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-PER"]
+    assert entities_of(words, tags) == [
+        Entity("PER", 0, 2, "a b"),
+        Entity("LOC", 3, 4, "d"),  # I- after O opens a chunk
+        Entity("LOC", 4, 5, "e"),
+        Entity("PER", 5, 6, "f"),  # I- of another type too
+    ]
+
+
+def test_load_tagger_labels_like_viterbi_on_each_sentence_alone(teacher):
+    """The Python API against an independent path: each sentence's own CRF
+    scores (one-sentence batch, eager model) decoded and marginalised by the
+    kernels; plus empty sentences, options, errors and compile-once shapes."""
+    import jaxkd
+    from jaxkd import crf
+    from jaxkd.inspection import sentence_scores
+
+    tagger = jaxkd.load_tagger(teacher[0], batch_size=4)
+    texts = ["bob met alice in rome", "", "paris", "the city and the city saw bob in paris and rome"]
+    results = tagger(texts, marginals=True)
+    assert [r.words for r in results] == [t.split() for t in texts]
+    cons = tagger.run.tagger.constraints
+    for r in results:
+        assert len(r.tags) == len(r.words) and r.marginals.shape == (len(r.words), len(tagger.labels))
+        if not r.words:
+            assert r.entities == []
+            continue
+        s = sentence_scores(tagger.run, r.words)
+        args = (s.emissions[None], np.ones((1, len(r.words)), bool), s.transitions, s.start, s.end)
+        expected_ids, _ = crf.viterbi(*args, constraints=cons)
+        assert r.tags == tagger.run.labels.decode(np.asarray(expected_ids[0]))
+        unary, _ = crf.marginals(*args, constraints=cons)
+        np.testing.assert_allclose(r.marginals, np.asarray(unary[0]), atol=1e-5)
+        np.testing.assert_allclose(r.marginals.sum(-1), 1.0, atol=1e-5)
+        assert [(e.start, e.end) for e in r.entities] == [(e.start, e.end) for e in jaxkd.labeling.entities_of(r.words, r.tags)]
+    assert any(e.type == "PER" and e.text == "bob" for e in results[0].entities)
+    # Compiled once per shape: more sentences of the same lengths add no compilation.
+    compiled = tagger._decode._cache_size()
+    tagger.label([t.split() for t in texts if t] * 5)
+    assert tagger._decode._cache_size() == compiled
+    with pytest.raises(ValueError, match="non-blank string"):
+        tagger.label([["bob", " "]])
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        jaxkd.load_tagger(teacher[0] / "missing")

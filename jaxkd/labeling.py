@@ -1,0 +1,158 @@
+"""A trained tagger as a Python labelling function.
+
+    import jaxkd
+
+    tagger = jaxkd.load_tagger("runs/demo/efficient")
+    for sentence in tagger(["EU rejects German call to boycott British lamb ."]):
+        print(sentence.tags, sentence.entities)
+
+Sentences are batched by length into a fixed set of shapes (sub-word lengths
+16, 32, 64, ... up to the encoder's window, a fixed batch size), so labelling
+compiles once per shape used, whatever the input; a sentence longer than the
+window is split into overlapping windows and stitched back, so every input
+word gets exactly one tag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from jaxkd import crf
+from jaxkd.data.batching import Buckets, _lengths, make_batches, stitch
+from jaxkd.training.steps import _merge
+
+MIN_LENGTH = 16  # the shortest sub-word bucket
+
+
+class Entity(NamedTuple):
+    """A labelled chunk: ``words[start:end]`` (end exclusive) of type ``type``."""
+
+    type: str
+    start: int
+    end: int
+    text: str
+
+
+class Labelled(NamedTuple):
+    """One labelled sentence.
+
+    Attributes:
+      words: the input words.
+      tags: one tag per word.
+      entities: the chunks the tags spell (conlleval's reading of BIO, as the
+        evaluation uses).
+      marginals: ``[len(words), N]`` float32 posterior P(tag | sentence) per
+        word (columns in ``TrainedTagger.labels`` order), when asked for.
+    """
+
+    words: list[str]
+    tags: list[str]
+    entities: list[Entity]
+    marginals: np.ndarray | None = None
+
+
+def entities_of(words: Sequence[str], tags: Sequence[str]) -> list[Entity]:
+    """The chunks of a tag sequence, as the entity-level evaluation reads them."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [Entity(kind, start, end + 1, " ".join(words[start : end + 1])) for kind, start, end in get_entities(list(tags))]
+
+
+class TrainedTagger:
+    """Labels sentences with a trained run's tagger (see the module docstring).
+
+    Build it with :func:`load_tagger`. ``labels`` lists the tag set.
+    """
+
+    def __init__(self, run, batch_size: int = 64):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.run = run
+        self.labels = tuple(run.labels.labels)
+        self.batch_size = batch_size
+        window = run.encoder.window
+        self.buckets = Buckets(tuple((t, t - 2) for t in _lengths(window, MIN_LENGTH)), window)
+        parts = run.parts
+
+        @jax.jit
+        def decode(params, rest, batch):
+            model = _merge(parts.eval_def, params, rest)
+            s = model(batch)
+            tags, _ = crf.viterbi(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
+            return tags
+
+        @jax.jit
+        def posteriors(params, rest, batch):
+            model = _merge(parts.eval_def, params, rest)
+            s = model(batch)
+            unary, _ = crf.marginals(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
+            return unary
+
+        self._decode, self._posteriors = decode, posteriors
+
+    def __call__(self, texts: str | Sequence[str], **options) -> list[Labelled]:
+        """Labels whitespace-tokenised text: one string, or a list of them (one
+        sentence each). Options as for :meth:`label`."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.label([t.split() for t in texts], **options)
+
+    def label(self, sentences: Sequence[Sequence[str]], *, batch_size: int | None = None, marginals: bool = False) -> list[Labelled]:
+        """Labels tokenised sentences.
+
+        Args:
+          sentences: each a sequence of words (an empty one gives an empty result).
+          batch_size: rows per compiled call (default: the tagger's).
+          marginals: also return each word's tag marginals.
+
+        Returns:
+          One :class:`Labelled` per sentence, in order, with exactly one tag per word.
+        """
+        sentences = [list(s) for s in sentences]
+        for i, s in enumerate(sentences):
+            if not all(isinstance(w, str) and w and not w.isspace() for w in s):
+                raise ValueError(f"sentence {i}: every word must be a non-blank string; got {s!r}")
+        present = [i for i, s in enumerate(sentences) if s]
+        tag_ids, probs = self._run([sentences[i] for i in present], batch_size or self.batch_size, marginals)
+        out = [Labelled(s, [], [], np.zeros((0, len(self.labels)), np.float32) if marginals else None) for s in sentences]
+        for k, i in enumerate(present):
+            tags = self.run.labels.decode(tag_ids[k])
+            out[i] = Labelled(sentences[i], tags, entities_of(sentences[i], tags), probs[k] if marginals else None)
+        return out
+
+    def _run(self, sentences: list[list[str]], batch_size: int, marginals: bool):
+        """Per-sentence tag ids (and marginals) from the compiled functions."""
+        if not sentences:
+            return [], []
+        encoder = self.run.encoder
+        rows = encoder.encode(sentences)
+        batches = make_batches(rows, self.buckets, batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
+        params, rest = self.run.params, self.run.parts.rest
+        lengths = [len(s) for s in sentences]
+        tags = stitch(batches, [np.asarray(self._decode(params, rest, b)) for b in batches], lengths)
+        if not marginals:
+            return tags, None
+        probs = stitch(batches, [np.asarray(self._posteriors(params, rest, b)) for b in batches], lengths)
+        return tags, probs
+
+
+def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int = 64) -> TrainedTagger:
+    """A trained run's tagger, ready to label text.
+
+    Args:
+      path: a training run's workdir (``python -m jaxkd.train ... --workdir``).
+      checkpoint: ``"best"`` (best dev epoch) or ``"latest"``.
+      batch_size: rows per compiled call.
+
+    Raises:
+      FileNotFoundError: no such run or checkpoint (the message says what to do).
+    """
+    from jaxkd.inspection import load_run
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir)")
+    return TrainedTagger(load_run(path, checkpoint), batch_size)
