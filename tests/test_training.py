@@ -355,3 +355,43 @@ def test_load_tagger_labels_like_viterbi_on_each_sentence_alone(teacher):
         tagger.label([["bob", " "]])
     with pytest.raises(FileNotFoundError, match="no such directory"):
         jaxkd.load_tagger(teacher[0] / "missing")
+
+
+def test_export_hf_round_trips_and_loads_in_transformers(teacher, tmp_path):
+    """The hf export: jaxkd's own loader reads the encoder back exactly, the
+    classifier gives the emissions, the CRF file holds the CRF; transformers
+    (where PyTorch is installed) gives the same emissions as its logits."""
+    from safetensors.numpy import load_file
+
+    from jaxkd.export import main as export_main
+    from jaxkd.inspection import load_run, sentence_scores
+    from jaxkd.models.bert import load_bert
+
+    out = tmp_path / "hf"
+    assert export_main(["--workdir", str(teacher[0]), "--out", str(out)]) == 0
+    run = load_run(teacher[0])
+    words = "bob met alice in rome".split()
+    expected = sentence_scores(run, words)
+    encoder = run.encoder
+    (row,) = encoder.encode([words])
+    ids = np.asarray(row.input_ids)[None]
+    first = np.asarray(row.word_index)[: len(words)]
+    hidden = np.asarray(load_bert(out)(ids))[0, first]
+    np.testing.assert_allclose(hidden, np.asarray(run.tagger.encoder(ids))[0, first], atol=1e-6)
+    weights = load_file(str(out / "model.safetensors"))
+    emissions = hidden @ weights["classifier.weight"].T + weights["classifier.bias"]
+    np.testing.assert_allclose(emissions, expected.emissions, atol=1e-5)
+    crf_file = load_file(str(out / "crf.safetensors"))
+    np.testing.assert_array_equal(crf_file["transitions"], expected.transitions)
+    np.testing.assert_array_equal(crf_file["start"], expected.start)
+    config = json.loads((out / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(run.labels.labels))] == list(run.labels.labels)
+    # An existing directory is never written over.
+    assert export_main(["--workdir", str(teacher[0]), "--out", str(out)]) == 2
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the transformers check needs it")
+    from transformers import BertForTokenClassification
+
+    model = BertForTokenClassification.from_pretrained(str(out)).eval()
+    with torch.no_grad():
+        logits = model(input_ids=torch.from_numpy(ids.astype(np.int64))).logits[0].numpy()
+    np.testing.assert_allclose(logits[first], expected.emissions, atol=1e-4)
