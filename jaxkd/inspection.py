@@ -37,13 +37,14 @@ class Run(NamedTuple):
         return _merge(self.parts.eval_def, self.params, self.parts.rest)
 
 
-def load_run(workdir: str | Path, checkpoint_name: str = "best") -> Run:
-    """Restores ``<workdir>/checkpoints/<checkpoint_name>`` (no pickle, no code)."""
+def load_run(workdir: str | Path, checkpoint_name: str = "best", *, dtype: str | None = None) -> Run:
+    """Restores ``<workdir>/checkpoints/<checkpoint_name>`` (no pickle, no code);
+    ``dtype`` overrides the run's compute dtype."""
     workdir = Path(workdir)
     ckpt = workdir / "checkpoints" / checkpoint_name
     if not checkpoint.exists(ckpt):
         raise FileNotFoundError(f"{ckpt} holds no checkpoint: train first (python -m jaxkd.train ... --workdir {workdir})")
-    parts = split(model_files.abstract_tagger(workdir))
+    parts = split(model_files.abstract_tagger(workdir, dtype=dtype))
     params = checkpoint.restore(ckpt, {"params": parts.params}, ignore_extra=True)["params"]
     encoder = SubwordEncoder.from_pretrained(model_files.model_dir(workdir))
     return Run(workdir, model_files.read_labels(workdir), encoder, parts, params)

@@ -7,7 +7,7 @@
         print(sentence.tags, sentence.entities)
 
 Sentences are batched by length into a fixed set of shapes (sub-word lengths
-16, 32, 64, ... up to the encoder's window, a fixed batch size), so labelling
+16, 24, 32, 48, 64, ... up to the encoder's window, a fixed batch size), so labelling
 compiles once per shape used, whatever the input; a sentence longer than the
 window is split into overlapping windows and stitched back, so every input
 word gets exactly one tag.
@@ -22,10 +22,17 @@ import jax
 import numpy as np
 
 from jaxkd import crf
-from jaxkd.data.batching import Buckets, _lengths, make_batches, stitch
+from jaxkd.data.batching import Buckets, make_batches, stitch
 from jaxkd.training.steps import _merge
 
-MIN_LENGTH = 16  # the shortest sub-word bucket
+LENGTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)  # sub-word buckets, capped at the window
+
+
+def bucket_shapes(window: int) -> tuple[tuple[int, int], ...]:
+    """``(T, W)`` shapes: steps of 1.33-1.5x keep padding under a third; W = T - 2
+    holds any row of T sub-words."""
+    lengths = sorted({t for t in LENGTHS if t < window} | {window})
+    return tuple((t, t - 2) for t in lengths)
 
 
 class Entity(NamedTuple):
@@ -75,7 +82,7 @@ class TrainedTagger:
         self.labels = tuple(run.labels.labels)
         self.batch_size = batch_size
         window = run.encoder.window
-        self.buckets = Buckets(tuple((t, t - 2) for t in _lengths(window, MIN_LENGTH)), window)
+        self.buckets = Buckets(bucket_shapes(window), window)
         parts = run.parts
 
         @jax.jit
@@ -133,20 +140,25 @@ class TrainedTagger:
         batches = make_batches(rows, self.buckets, batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
         params, rest = self.run.params, self.run.parts.rest
         lengths = [len(s) for s in sentences]
-        tags = stitch(batches, [np.asarray(self._decode(params, rest, b)) for b in batches], lengths)
+        # Dispatch every batch before reading any result back: the host prepares
+        # the next call while the device computes.
+        tags = stitch(batches, [np.asarray(t) for t in [self._decode(params, rest, b) for b in batches]], lengths)
         if not marginals:
             return tags, None
-        probs = stitch(batches, [np.asarray(self._posteriors(params, rest, b)) for b in batches], lengths)
+        probs = stitch(batches, [np.asarray(u) for u in [self._posteriors(params, rest, b) for b in batches]], lengths)
         return tags, probs
 
 
-def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int = 64) -> TrainedTagger:
+def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int = 64, dtype: str | None = None) -> TrainedTagger:
     """A trained run's tagger, ready to label text.
 
     Args:
       path: a training run's workdir (``python -m jaxkd.train ... --workdir``).
       checkpoint: ``"best"`` (best dev epoch) or ``"latest"``.
       batch_size: rows per compiled call.
+      dtype: override the run's ``model.dtype``: ``"bfloat16"`` multiplies
+        bf16 operands (float32 accumulation), several times faster on CPUs
+        with AMX/AVX512-BF16 and on GPUs, with slightly different scores.
 
     Raises:
       FileNotFoundError: no such run or checkpoint (the message says what to do).
@@ -155,4 +167,4 @@ def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int =
 
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir)")
-    return TrainedTagger(load_run(path, checkpoint), batch_size)
+    return TrainedTagger(load_run(path, checkpoint, dtype=dtype), batch_size)

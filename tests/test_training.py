@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -353,6 +354,12 @@ def test_load_tagger_labels_like_viterbi_on_each_sentence_alone(teacher):
     assert tagger._decode._cache_size() == compiled
     with pytest.raises(ValueError, match="non-blank string"):
         tagger.label([["bob", " "]])
+    # bf16 products for labelling: the override reaches the encoder, every word still gets a tag
+    fast = jaxkd.load_tagger(teacher[0], dtype="bfloat16")
+    assert fast.run.tagger.encoder.dtype == jnp.bfloat16
+    assert [len(r.tags) for r in fast(texts)] == [len(t.split()) for t in texts]
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        jaxkd.load_tagger(teacher[0], dtype="float16")
     with pytest.raises(FileNotFoundError, match="no such directory"):
         jaxkd.load_tagger(teacher[0] / "missing")
 

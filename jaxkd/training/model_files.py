@@ -72,14 +72,18 @@ def read_labels(workdir: str | Path) -> LabelVocab:
     return LabelVocab.from_json(path.read_text())
 
 
-def abstract_tagger(workdir: str | Path) -> Tagger:
+def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
     """The tagger described by ``<workdir>/model/``, with uninitialised weights
-    (to be filled from a checkpoint)."""
+    (to be filled from a checkpoint). ``dtype`` overrides the run's compute
+    dtype (e.g. ``"bfloat16"`` products for faster labelling)."""
     directory = model_dir(workdir)
     config = BertConfig.from_json_file(directory / "config.json")
     meta = json.loads((directory / "tagger.json").read_text())
     labels = read_labels(workdir)
-    dtype = DTYPES[meta["dtype"]]
+    dtype = dtype or meta["dtype"]
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
+    dtype = DTYPES[dtype]
 
     def make():
         encoder = BertModel(config, rngs=nnx.Rngs(0), dtype=dtype)
