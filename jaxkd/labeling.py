@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxkd import crf
 from jaxkd.data.batching import Buckets, make_batches, stitch
-from jaxkd.training.steps import _merge
+from jaxkd.training.steps import DistillSpec, _merge, student_fns
 
 LENGTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)  # sub-word buckets, capped at the window
 
@@ -84,13 +84,8 @@ class TrainedTagger:
         window = run.encoder.window
         self.buckets = Buckets(bucket_shapes(window), window)
         parts = run.parts
-
-        @jax.jit
-        def decode(params, rest, batch):
-            model = _merge(parts.eval_def, params, rest)
-            s = model(batch)
-            tags, _ = crf.viterbi(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
-            return tags
+        # Viterbi decoding: the training loop's own compiled decoder.
+        decode = student_fns(parts, DistillSpec(), optimizer=None).decode
 
         @jax.jit
         def posteriors(params, rest, batch):
