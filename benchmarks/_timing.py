@@ -40,3 +40,19 @@ def environment() -> dict:
         "machine": platform.machine(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
+
+
+def torch_device() -> str:
+    """Where a PyTorch peer runs: on the GPU when jax runs on one and this torch
+    build sees it, else on the CPU (so both sides always share a device)."""
+    import torch
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def torch_sync(device: str) -> None:
+    """Waits for PyTorch's queued GPU work (a no-op on the CPU)."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._timing import environment, median_seconds  # noqa: E402
+from benchmarks._timing import environment, median_seconds, torch_device, torch_sync  # noqa: E402
 from jaxkd import crf  # noqa: E402
 
 OPS = ("nll_grad", "marginals", "viterbi", "kbest3")
@@ -69,35 +69,40 @@ def jax_ops(algorithm):
 
 
 def torch_ops(data):
-    """pytorch-crf on the same data, or None when it is not installed."""
+    """pytorch-crf on the same data and the same kind of device as jax, or None
+    when it is not installed."""
     try:
         import torch
         from torchcrf import CRF
     except ImportError:
         return None
     torch.set_num_threads(os.cpu_count() or 1)
+    device = torch_device()
     n = data["emissions"].shape[-1]
     model = CRF(n, batch_first=True)
     with torch.no_grad():
         model.transitions.copy_(torch.from_numpy(data["transitions"]))
         model.start_transitions.copy_(torch.from_numpy(data["start"]))
         model.end_transitions.copy_(torch.from_numpy(data["end"]))
-    emissions = torch.from_numpy(data["emissions"]).requires_grad_(True)
-    tags = torch.from_numpy(data["tags"]).long()
-    mask = torch.from_numpy(data["mask"]).bool()
+    model.to(device)
+    emissions = torch.from_numpy(data["emissions"]).to(device).requires_grad_(True)
+    tags = torch.from_numpy(data["tags"]).long().to(device)
+    mask = torch.from_numpy(data["mask"]).bool().to(device)
 
     def nll_grad(_):
         model.zero_grad()
         emissions.grad = None
         loss = -model(emissions, tags, mask=mask, reduction="mean")
         loss.backward()
+        torch_sync(device)
         return loss
 
     def viterbi(_):
         with torch.no_grad():
             return model.decode(emissions, mask=mask)
 
-    nll_value = float(-model(emissions, tags, mask=mask, reduction="mean"))
+    with torch.no_grad():
+        nll_value = float(-model(emissions, tags, mask=mask, reduction="mean"))
     return {"nll_grad": nll_grad, "viterbi": viterbi}, nll_value
 
 

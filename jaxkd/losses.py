@@ -20,6 +20,9 @@ import jax.numpy as jnp
 from jaxkd import crf
 
 METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient")
+# Full float32 for the small contractions of the losses: a GPU would otherwise
+# multiply float32 matrices in TF32 (10-bit mantissa).
+EXACT = jax.lax.Precision.HIGHEST
 
 
 class CRFScores(NamedTuple):
@@ -108,7 +111,7 @@ def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask) -> SquaredE
     col = d_t.sum(0)  # c_j
     pair_sq = (
         pairs * jnp.sum(d_t**2)
-        + 2.0 * jnp.einsum("blj,j->b", d_rest, col)
+        + 2.0 * jnp.einsum("blj,j->b", d_rest, col, precision=EXACT)
         + n * jnp.sum(d_rest**2, axis=(1, 2))
     )
     start_sq = jnp.sum((d_a[None] + d_e[:, 0]) ** 2, axis=-1)
@@ -275,10 +278,10 @@ def expected_score(student: CRFScores, mask, unary, pairwise):
     last = jnp.take_along_axis(unary, jnp.maximum(lengths - 1, 0)[:, None, None], axis=1)[:, 0]
     last = jnp.where((lengths > 0)[:, None], last, 0.0)
     return (
-        jnp.einsum("bln,bln->b", unary, e)
-        + jnp.einsum("blij,ij->b", pairwise, _f32(student.transitions))
-        + unary[:, 0] @ _f32(student.start)
-        + last @ _f32(student.end)
+        jnp.einsum("bln,bln->b", unary, e, precision=EXACT)
+        + jnp.einsum("blij,ij->b", pairwise, _f32(student.transitions), precision=EXACT)
+        + jnp.einsum("bn,n->b", unary[:, 0], _f32(student.start), precision=EXACT)
+        + jnp.einsum("bn,n->b", last, _f32(student.end), precision=EXACT)
     )
 
 

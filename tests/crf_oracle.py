@@ -57,8 +57,11 @@ def marginals(emissions, length, transitions, start, end, constraints=None):
         return jnp.zeros((max_len, num_tags)), jnp.zeros((max_len, num_tags, num_tags))
     prob = jax.nn.softmax(s)
     hot = jax.nn.one_hot(ys, num_tags)  # [S, n, N]
-    unary = jnp.einsum("s,sln->ln", prob, hot)
-    pairwise = jnp.einsum("s,sli,slj->lij", prob, hot[:, :-1], hot[:, 1:])
+    # Full float32 sums whatever the backend (a GPU would use TF32 by default);
+    # jax, not numpy, so that tests can differentiate through the oracle.
+    exact = jax.lax.Precision.HIGHEST
+    unary = jnp.einsum("s,sln->ln", prob, hot, precision=exact)
+    pairwise = jnp.einsum("s,sli,slj->lij", prob, hot[:, :-1], hot[:, 1:], precision=exact)
     pad = max_len - int(length)
     unary = jnp.pad(unary, ((0, pad), (0, 0)))
     pairwise = jnp.pad(pairwise, ((1, pad), (0, 0), (0, 0)))

@@ -124,8 +124,9 @@ def _forward_log_z_bwd(residuals, g):
     last = jnp.take_along_axis(unary, jnp.maximum(lengths - 1, 0)[:, None, None], axis=1)[:, 0]
     d_emissions = g[:, None, None] * unary
     d_transitions = jnp.sum(g[:, None, None, None] * pairwise, axis=(0, 1))
-    d_start = g @ unary[:, 0]
-    d_end = g @ jnp.where((lengths > 0)[:, None], last, 0.0)
+    # Sums of products, not `g @ ...`: a GPU would run a product in TF32.
+    d_start = jnp.sum(g[:, None] * unary[:, 0], axis=0)
+    d_end = jnp.sum(g[:, None] * jnp.where((lengths > 0)[:, None], last, 0.0), axis=0)
     return d_emissions, None, d_transitions, d_start, d_end
 
 
