@@ -64,9 +64,9 @@ class Labelled(NamedTuple):
 
 def entities_of(words: Sequence[str], tags: Sequence[str]) -> list[Entity]:
     """The chunks of a tag sequence, as the entity-level evaluation reads them."""
-    from seqeval.metrics.sequence_labeling import get_entities
+    from jaxkd.evaluate import chunks
 
-    return [Entity(kind, start, end + 1, " ".join(words[start : end + 1])) for kind, start, end in get_entities(list(tags))]
+    return [Entity(kind, start, end + 1, " ".join(words[start : end + 1])) for kind, start, end in chunks(list(tags))]
 
 
 class TrainedTagger:
@@ -148,8 +148,9 @@ def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int =
     """A trained run's tagger, ready to label text.
 
     Args:
-      path: a training run's workdir (``python -m jaxkd.train ... --workdir``).
-      checkpoint: ``"best"`` (best dev epoch) or ``"latest"``.
+      path: a training run's workdir (``python -m jaxkd.train ... --workdir``),
+        or a directory written by ``python -m jaxkd.export --format hf``.
+      checkpoint: ``"best"`` (best dev epoch) or ``"latest"`` (workdirs only).
       batch_size: rows per compiled call.
       dtype: override the run's ``model.dtype``: ``"bfloat16"`` multiplies
         bf16 operands (float32 accumulation), several times faster on CPUs
@@ -158,8 +159,10 @@ def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int =
     Raises:
       FileNotFoundError: no such run or checkpoint (the message says what to do).
     """
+    from jaxkd.export import is_hf_export, read_hf
     from jaxkd.inspection import load_run
 
     if not Path(path).is_dir():
-        raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir)")
-    return TrainedTagger(load_run(path, checkpoint, dtype=dtype), batch_size)
+        raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir or an hf export)")
+    run = read_hf(path, dtype=dtype) if is_hf_export(path) else load_run(path, checkpoint, dtype=dtype)
+    return TrainedTagger(run, batch_size)
