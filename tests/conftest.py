@@ -9,3 +9,34 @@ import jax
 # On a CPU this changes nothing.
 if jax.default_backend() != "cpu":
     jax.config.update("jax_default_matmul_precision", "highest")
+
+
+# ---------------------------------------------------------------------------
+# A tiny trained teacher, shared by every test module of a session (worker)
+# ---------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def assets(tmp_path_factory):
+    """(root, tiny BERT checkpoint, tiny corpus) in a session directory."""
+    from tests.runs import write_corpus
+    from tests.tiny_bert import write_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("train")
+    ckpt = write_tiny_checkpoint(root / "bert", num_layers=2, max_positions=64)
+    data = write_corpus(root / "data")
+    return root, ckpt, data
+
+
+@pytest.fixture(scope="session")
+def teacher(assets):
+    """(workdir, results) of a 3-epoch tiny teacher run with phase timing and TensorBoard on."""
+    from jaxkd.training.loop import run
+    from tests.runs import tiny_config
+
+    root, ckpt, data = assets
+    workdir = root / "teacher"
+    results = run(tiny_config(ckpt, data, **{"train.epochs": 3, "timing.forward_batches": -1, "log.tensorboard": True}), workdir)
+    return workdir, results

@@ -1,0 +1,68 @@
+"""A tiny training set-up shared by the tests: a random BERT checkpoint, a
+CoNLL corpus whose entities are predictable from the word, and a fast
+configuration (the session fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jaxkd.config import base
+
+TYPES = ("PER", "LOC")
+WORDS = ["alice", "bob", "paris", "rome", "went", "to", "and", "saw", "the", "city", "met", "in"]
+
+
+def _sentences(seed: int, count: int):
+    """Random sentences whose entities are predictable from the word."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n = int(rng.integers(3, 9))
+        words = list(rng.choice(WORDS, size=n))
+        tags = []
+        for i, w in enumerate(words):
+            kind = "PER" if w in ("alice", "bob") else "LOC" if w in ("paris", "rome") else None
+            if kind is None:
+                tags.append("O")
+            elif i > 0 and tags[-1].endswith(kind) and words[i - 1] == w:
+                tags.append(f"I-{kind}")
+            else:
+                tags.append(f"B-{kind}")
+        out.append((words, tags))
+    return out
+
+
+def write_corpus(directory: Path, *, types=TYPES) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, seed, count in (("train.txt", 0, 96), ("valid.txt", 1, 24), ("test.txt", 2, 24)):
+        lines = []
+        for words, tags in _sentences(seed, count):
+            if "LOC" not in types:
+                tags = ["O" if t.endswith("LOC") else t for t in tags]
+            lines += [f"{w} {t}" for w, t in zip(words, tags)] + [""]
+        (directory / name).write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def tiny_config(ckpt, data, **changes):
+    c = base()
+    c.data.source = str(data)
+    c.model.checkpoint = str(ckpt)
+    c.model.dropout = 0.1
+    c.train.epochs = 2
+    c.train.batch_size = 16
+    c.train.eval_batch_size = 32
+    c.train.encoder_lr = 1e-3
+    c.train.head_lr = 1e-2
+    c.data.min_bucket_length = 32  # one batch shape: few compilations
+    c.log.progress = "never"
+    c.log.tensorboard = False  # its import alone costs a process 1.5 s
+    for key, value in changes.items():
+        node = c
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return c
