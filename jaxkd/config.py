@@ -35,6 +35,9 @@ Every key, with its default and meaning::
                        student's head + CRF to the teacher's scores
                        (jaxkd/training/head_fit.py)
   distill.algorithm    CRF log Z algorithm: sequential | parallel
+  distill.teacher_checkpoint  "" (default): the teacher's best checkpoint, and
+                       the teacher must be a finished run; "best" or "latest":
+                       that checkpoint, even of an unfinished teacher
   train.epochs, batch_size, eval_batch_size
   train.encoder_lr, head_lr    AdamW peak learning rates (encoder; head + CRF)
   train.warmup_fraction, weight_decay, clip_norm
@@ -44,7 +47,10 @@ Every key, with its default and meaning::
                        (-1: all; k: the first k of the commonest shape, the
                        rest extrapolated). 0 (default): no extra forward
                        passes; results then give student_forward_s = null
-  log.progress         "auto" (bars on a terminal), "always" or "never"
+  log.progress         "auto" (bars on a terminal, else a line every 30 s),
+                       "always" (bars), "lines" or "never"
+  log.tensorboard      scalars per epoch under <workdir>/tensorboard (when
+                       tensorboardX is installed)
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ def base() -> ml_collections.ConfigDict:
     c.distill.cache_teacher = True
     c.distill.fit_head = False
     c.distill.algorithm = "sequential"
+    c.distill.teacher_checkpoint = ""
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 15
@@ -104,6 +111,7 @@ def base() -> ml_collections.ConfigDict:
 
     c.log = ml_collections.ConfigDict()
     c.log.progress = "auto"
+    c.log.tensorboard = True
     return c
 
 

@@ -36,6 +36,10 @@ def main(argv) -> None:
     except (TrainingError, FileNotFoundError, ValueError) as err:
         print(f"jaxkd.train: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # a read-only workdir, a full disk, ...
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"jaxkd.train: error: {where}{err.strerror or err} (in --workdir {_WORKDIR.value})", file=sys.stderr)
+        sys.exit(2)
     except (AttributeError, KeyError) as err:
         # A fault inside training, not a configuration key: keep it apart from
         # the unknown-key errors that cli() reports for flag parsing.
@@ -67,11 +71,36 @@ def _load_config(spec: str):
     return module.get_config(arg) if arg else module.get_config()
 
 
+def _fail(message: str) -> None:
+    print(f"jaxkd.train: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _check_config_file(spec: str) -> None:
+    """A missing configuration file or a bad ``:ARG`` as one line, not a traceback."""
+    from pathlib import Path
+
+    path = spec.partition(":")[0]
+    if not Path(path).is_file():
+        _fail(f"--config {path}: no such file (e.g. configs/wnut16_minilm.py:teacher)")
+    try:
+        _load_config(spec)
+    except Exception as err:  # noqa: BLE001 - whatever the config file raises
+        _fail(f"--config {spec}: the configuration cannot be built: {type(err).__name__}: {err}")
+
+
 def cli(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     flags.mark_flags_as_required(["config", "workdir"])
+    spec = _config_arg(argv)
+    if spec:
+        _check_config_file(spec)
     try:
         app.run(main, argv=argv)
+    except SystemExit as exit_:
+        if exit_.code == 1:  # absl's flag-parsing and usage errors: a user error
+            sys.exit(2)
+        raise
     except (AttributeError, KeyError) as err:
         # ml_collections raises these while parsing an override of a key that
         # does not exist (main() turns the same types from training into a

@@ -15,83 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkd.config import base
 from jaxkd.training import checkpoint
 from jaxkd.training.loop import TrainingError, run
-from tests.tiny_bert import write_tiny_checkpoint
+from tests.runs import WORDS, tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
-TYPES = ("PER", "LOC")
-WORDS = ["alice", "bob", "paris", "rome", "went", "to", "and", "saw", "the", "city", "met", "in"]
-
-
-def _sentences(seed: int, count: int):
-    """Random sentences whose entities are predictable from the word."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        n = int(rng.integers(3, 9))
-        words = list(rng.choice(WORDS, size=n))
-        tags = []
-        for i, w in enumerate(words):
-            kind = "PER" if w in ("alice", "bob") else "LOC" if w in ("paris", "rome") else None
-            if kind is None:
-                tags.append("O")
-            elif i > 0 and tags[-1].endswith(kind) and words[i - 1] == w:
-                tags.append(f"I-{kind}")
-            else:
-                tags.append(f"B-{kind}")
-        out.append((words, tags))
-    return out
-
-
-def write_corpus(directory: Path, *, types=TYPES) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, seed, count in (("train.txt", 0, 96), ("valid.txt", 1, 24), ("test.txt", 2, 24)):
-        lines = []
-        for words, tags in _sentences(seed, count):
-            if "LOC" not in types:
-                tags = ["O" if t.endswith("LOC") else t for t in tags]
-            lines += [f"{w} {t}" for w, t in zip(words, tags)] + [""]
-        (directory / name).write_text("\n".join(lines) + "\n")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    ckpt = write_tiny_checkpoint(root / "bert", num_layers=2, max_positions=64)
-    data = write_corpus(root / "data")
-    return root, ckpt, data
-
-
-def tiny_config(ckpt, data, **changes):
-    c = base()
-    c.data.source = str(data)
-    c.model.checkpoint = str(ckpt)
-    c.model.dropout = 0.1
-    c.train.epochs = 2
-    c.train.batch_size = 16
-    c.train.eval_batch_size = 32
-    c.train.encoder_lr = 1e-3
-    c.train.head_lr = 1e-2
-    c.data.min_bucket_length = 32  # one batch shape: few compilations
-    c.log.progress = "never"
-    for key, value in changes.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
-
-
-@pytest.fixture(scope="module")
-def teacher(assets):
-    root, ckpt, data = assets
-    workdir = root / "teacher"
-    results = run(tiny_config(ckpt, data, **{"train.epochs": 3, "timing.forward_batches": -1}), workdir)
-    return workdir, results
 
 
 def test_teacher_results_json(teacher):
@@ -153,28 +81,20 @@ def test_fit_head_starts_efficient_kd_lower(assets, teacher, tmp_path):
         cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient",
                                          "model.num_layers": 1, "distill.fit_head": fit})
         run(cfg, tmp_path / str(fit), stop_after_epochs=1)
-        state = json.loads((tmp_path / str(fit) / "checkpoints" / "state.json").read_text())
+        state = json.loads((tmp_path / str(fit) / "checkpoints" / "latest" / "state.json").read_text())
         first[fit] = state["history"][0]["loss"]
     assert first[True] < 0.5 * first[False], first
 
 
-def test_resume_equals_uninterrupted(assets, tmp_path):
-    _, ckpt, data = assets
-    cfg = tiny_config(ckpt, data, **{"train.epochs": 2})
-    full = run(cfg, tmp_path / "full")
-    first = run(cfg, tmp_path / "cut", stop_after_epochs=1)
-    assert first == {"interrupted_after_epoch": 1}
-    resumed = run(cfg, tmp_path / "cut")
-    assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in full["epochs"]]
-    assert resumed["dev"] == full["dev"] and resumed["test"] == full["test"]
-
-
-def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path):
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path, capsys):
     _, ckpt, data = assets
     cfg = tiny_config(ckpt, data, **{"train.encoder_lr": 1e30, "train.head_lr": 1e30, "train.clip_norm": 0.0, "train.warmup_fraction": 0.0})
-    with pytest.raises(TrainingError, match="loss became"):
+    with pytest.raises(TrainingError, match="loss became .*No checkpoint was saved.*lower learning rates"):
         run(cfg, tmp_path / "nan")
     assert not checkpoint.exists(tmp_path / "nan" / "checkpoints" / "latest")  # nothing bad was saved
+    # The error's advice, in the same workdir: a run that saved nothing pinned nothing.
+    assert run(tiny_config(ckpt, data), tmp_path / "nan")["best_epoch"] >= 1
+    assert "saved no checkpoint; starting again" in capsys.readouterr().err
 
 
 def test_student_with_other_labels_is_refused(assets, teacher, tmp_path):
@@ -395,6 +315,14 @@ def test_export_hf_round_trips_and_loads_in_transformers(teacher, tmp_path):
     assert [config["id2label"][str(i)] for i in range(len(run.labels.labels))] == list(run.labels.labels)
     # An existing directory is never written over.
     assert export_main(["--workdir", str(teacher[0]), "--out", str(out)]) == 2
+    # jaxkd.load_tagger reads the export back: the same tags and marginals as the run.
+    import jaxkd
+
+    texts = ["bob met alice in rome", "paris", "the city and the city saw bob"]
+    live, exported = (jaxkd.load_tagger(p)(texts, marginals=True) for p in (teacher[0], out))
+    assert [r.tags for r in exported] == [r.tags for r in live]
+    for a, b in zip(exported, live):
+        np.testing.assert_allclose(a.marginals, b.marginals, atol=1e-6)
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: the transformers check needs it")
     from transformers import BertForTokenClassification
 
@@ -402,3 +330,63 @@ def test_export_hf_round_trips_and_loads_in_transformers(teacher, tmp_path):
     with torch.no_grad():
         logits = model(input_ids=torch.from_numpy(ids.astype(np.int64))).logits[0].numpy()
     np.testing.assert_allclose(logits[first], expected.emissions, atol=1e-4)
+
+
+def test_export_jax_labels_without_jaxkd_like_the_live_model(teacher, tmp_path):
+    """The jax.export directory: its label.py, in a process where jaxkd cannot
+    be imported, tags sentences of several bucket shapes and batches exactly
+    as the live model does."""
+    import jaxkd
+    from jaxkd.export import main as export_main
+
+    out = tmp_path / "jax"
+    args = ["--workdir", str(teacher[0]), "--out", str(out), "--format", "jax", "--batch-size", "4", "--platforms", "cpu"]
+    assert export_main(args) == 0
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["batch_size"] == 4 and manifest["labels"] == list(jaxkd.load_tagger(teacher[0]).labels)
+    rng = np.random.default_rng(3)
+    sentences = [[str(w) for w in rng.choice(WORDS, size=n)] for n in (1, 3, 5, 9, 14, 20, 7, 2, 11, 4)] + [[]]
+    expected = [r.tags for r in jaxkd.load_tagger(teacher[0]).label(sentences)]
+    script = (
+        "import json, sys; sys.modules['jaxkd'] = None; "  # any import of jaxkd fails
+        f"sys.path.insert(0, {str(out)!r}); import label; "
+        f"print(json.dumps(label.ExportedTagger({str(out)!r})(json.loads(sys.stdin.read()))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(sentences), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == expected
+    lengths = {len(jaxkd.load_tagger(teacher[0]).run.encoder.encode([s])[0].input_ids) for s in sentences if s}
+    assert len({min(t["T"] for t in manifest["shapes"] if t["T"] >= n) for n in lengths}) >= 2  # several shapes used
+    assert export_main(args) == 2  # never written over
+
+
+def test_predict_reads_what_the_content_is_and_writes_each_format(teacher, tmp_path, capsys, monkeypatch):
+    import io
+
+    from jaxkd.labeling import entities_of
+    from jaxkd.predict import detect_format, main
+
+    assert detect_format(["bob B-PER", "met O", "", "rome B-LOC"])[0] == "conll"
+    assert detect_format(["bob\tNNP\tB-PER", "met\tVBD\tO"])[0] == "conll"
+    assert detect_format(["bob", "met", "", "rome", "paris"])[0] == "conll"
+    assert detect_format(["bob met", "alice saw"], ["O", "B-PER"])[0] == "text"
+    assert detect_format(["bob met alice", "paris"])[0] == "text"
+    # The training format (space-separated word TAG, a .txt name) is read as CoNLL, not as text.
+    gold = tmp_path / "gold.txt"
+    gold.write_text("bob B-PER\nmet O\nalice B-PER\n\nrome B-LOC\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["--workdir", str(teacher[0]), "--input", str(gold), "--output", str(out), "--output-format", "jsonl"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["words"] for r in records] == [["bob", "met", "alice"], ["rome"]]
+    assert [r["gold"] for r in records] == [["B-PER", "O", "B-PER"], ["B-LOC"]]
+    for r in records:
+        assert len(r["tags"]) == len(r["words"])
+        assert r["entities"] == [list(e) for e in entities_of(r["words"], r["tags"])]
+    err = capsys.readouterr().err
+    assert "as CoNLL columns" in err and "entity scores" in err
+    # Raw text from standard input, written as word/TAG.
+    monkeypatch.setattr(sys, "stdin", io.StringIO("bob met alice\n\nparis\n"))
+    assert main(["--workdir", str(teacher[0]), "--output-format", "tags"]) == 0
+    captured = capsys.readouterr()
+    assert [[p.rsplit("/", 1)[0] for p in line.split()] for line in captured.out.splitlines()] == [["bob", "met", "alice"], ["paris"]]
+    assert "as raw text" in captured.err

@@ -115,8 +115,8 @@ def _assemble(
             raise DataError(
                 f"{name}: {len(unseen)} {split} tag(s) of types never seen in train: "
                 f"{tags} (first: {first}); the model cannot predict them. Pass "
-                "allow_unseen_tags=True to keep them for evaluation only (counted "
-                "as missed chunks; encoded as 'O' in batches)"
+                "--config.data.allow_unseen_tags=true (allow_unseen_tags=True in Python) to keep "
+                "them for evaluation only (counted as missed chunks; encoded as 'O' in batches)"
             )
         notes.append(
             f"{split}: kept {len(unseen)} tag(s) of types unseen in train {tags} for "

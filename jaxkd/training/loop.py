@@ -26,10 +26,13 @@ import ml_collections
 import numpy as np
 
 from jaxkd import losses, offline
+from jaxkd.config import base as base_config
 from jaxkd.data.pipeline import EncodedCorpus, encode_corpus
 from jaxkd.data.sources import load_corpus
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.evaluate import entity_scores
+from jaxkd.progress import MODES as PROGRESS_MODES
+from jaxkd.progress import progress
 from jaxkd.training import checkpoint, model_files
 from jaxkd.training.head_fit import fit_head
 from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn
@@ -45,10 +48,7 @@ def log(msg: str) -> None:
 
 
 def _progress(total: int, desc: str, mode: str):
-    from tqdm.auto import tqdm
-
-    disable = {"always": False, "never": True}.get(mode, not sys.stderr.isatty())
-    return tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr)
+    return progress(total, desc, mode, unit="batch")
 
 
 # ---------------------------------------------------------------------------
@@ -67,8 +67,60 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise TrainingError("a teacher is trained with distill.method='vanilla' (gold NLL)")
     if config.mode == "student" and config.distill.method != "vanilla" and not config.teacher_workdir:
         raise TrainingError(f"method {config.distill.method!r} needs teacher_workdir (the teacher run's workdir)")
-    if config.train.epochs < 1 or config.train.batch_size < 1:
-        raise TrainingError("train.epochs and train.batch_size must be >= 1")
+    for key, (low, high, meaning) in RANGES.items():
+        value = _get(config, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not low <= value <= high:
+            raise TrainingError(f"{key} must be {meaning}; got {value!r} (--config.{key}=...)")
+    for key, choices in _choices().items():
+        if _get(config, key) not in choices:
+            raise TrainingError(f"{key} must be one of {', '.join(map(str, choices))}; got {_get(config, key)!r} (--config.{key}=...)")
+    if config.mode == "student" and config.distill.method != "vanilla" and config.train.epochs == 1 and config.distill.lambda_schedule == "paper":
+        log("[jaxkd] warning: with train.epochs = 1 the 'paper' schedule gives lambda 0 to the only epoch: the student "
+            "learns from the gold tags alone (--config.distill.lambda_schedule=constant to distil)")
+
+
+INF = float("inf")
+# Numeric keys: (lowest, highest, as the error message says it).
+RANGES = {
+    "seed": (0, INF, "an integer >= 0"),
+    "data.max_train_sentences": (0, INF, ">= 0 (0: all)"),
+    "data.min_bucket_length": (4, INF, ">= 4"),
+    "model.num_layers": (0, INF, ">= 0 (0: all of the checkpoint's)"),
+    "model.dropout": (0.0, 0.99, "in [0, 0.99]"),
+    "model.window": (0, INF, ">= 0 (0: the checkpoint's maximum)"),
+    "distill.lambda_value": (0.0, 1.0, "in [0, 1]"),
+    "distill.kbest_k": (1, 1000, "in [1, 1000]"),
+    "distill.temperature": (1e-3, 1e3, "in [0.001, 1000]"),
+    "train.epochs": (1, INF, ">= 1"),
+    "train.batch_size": (1, INF, ">= 1"),
+    "train.eval_batch_size": (1, INF, ">= 1"),
+    "train.encoder_lr": (0.0, INF, ">= 0 (0 freezes the encoder)"),
+    "train.head_lr": (0.0, INF, ">= 0"),
+    "train.warmup_fraction": (0.0, 1.0, "in [0, 1]"),
+    "train.weight_decay": (0.0, 1.0, "in [0, 1]"),
+    "train.clip_norm": (0.0, INF, ">= 0 (0: no clipping)"),
+    "timing.forward_batches": (-1, INF, ">= -1 (-1: every batch, 0: none)"),
+}
+
+
+def _choices() -> dict:
+    from jaxkd import crf
+    from jaxkd.training.model_files import DTYPES
+
+    return {
+        "model.dtype": tuple(DTYPES),
+        "distill.kbest_weights": losses.KBEST_WEIGHTS,
+        "distill.algorithm": crf.ALGORITHMS,
+        "log.progress": PROGRESS_MODES,
+        "distill.teacher_checkpoint": ("", "best", "latest"),
+    }
+
+
+def _get(config, key: str):
+    node = config
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def encoder_dir(name: str) -> Path:
@@ -91,7 +143,7 @@ def load_data(config):
         corpus = load_corpus(
             source, word_col=d.word_col, tag_col=d.tag_col, scheme=d.scheme, allow_unseen_tags=d.allow_unseen_tags
         )
-    if d.max_train_sentences:
+    if d.max_train_sentences and d.max_train_sentences < len(corpus.train):
         corpus = _limit(corpus, d.max_train_sentences)
     return corpus
 
@@ -103,18 +155,43 @@ def _limit(corpus, n):
     return dataclasses.replace(corpus, train=list(corpus.train[:n]), notes=notes)
 
 
+# Keys that a resumed run may change (e.g. a lower learning rate after a NaN).
+RESUMABLE_KEYS = frozenset({
+    "train.epochs", "train.encoder_lr", "train.head_lr", "train.eval_test_every_epoch",
+    "timing.forward_batches", "log.progress",
+})
+
+
 def _check_same_config(workdir: Path, config) -> None:
+    """Only a run that saved a checkpoint pins its configuration: another one
+    is refused unless it changes only :data:`RESUMABLE_KEYS` (noted)."""
     saved = workdir / "config.json"
     if saved.is_file():
-        old = json.loads(saved.read_text())
+        try:
+            old = json.loads(saved.read_text())
+        except ValueError:
+            old = {}
         new = json.loads(config.to_json())
-        if old != new:
-            diff = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
+        old_flat, new_flat = _flat(old), _flat(new)
+        # A key added to jaxkd since the run started is no change at its default value.
+        defaults = _flat(json.loads(base_config().to_json()))
+        diff = sorted(
+            k for k in set(old_flat) | set(new_flat)
+            if old_flat.get(k) != new_flat.get(k) and not (k not in old_flat and new_flat.get(k) == defaults.get(k))
+        )
+        pinned = checkpoint.exists(workdir / "checkpoints" / "latest") or checkpoint.exists(workdir / "checkpoints" / "latest.old")
+        if diff and pinned and not set(diff) <= RESUMABLE_KEYS:
             raise TrainingError(
                 f"{workdir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
-                "use a new --workdir, or the same configuration to resume"
+                "use a new --workdir, or the same configuration to resume "
+                f"(a resumed run may change only {', '.join(sorted(RESUMABLE_KEYS))})"
             )
-    saved.write_text(config.to_json(indent=2))
+        if diff:
+            what = "resuming with" if pinned else "it saved no checkpoint; starting again with"
+            log(f"[jaxkd] note: {workdir}: {what} a changed configuration ({', '.join(diff)})")
+    tmp = saved.with_name(saved.name + ".tmp")
+    tmp.write_text(config.to_json(indent=2))
+    tmp.replace(saved)
 
 
 def _flat(d, prefix=""):
@@ -147,6 +224,81 @@ def score_split(decode, params, rest, encoded, split_name, batch_size) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# the teacher of a student
+# ---------------------------------------------------------------------------
+
+# Methods whose teacher targets are distributions over tag moves: a move the
+# student forbids but the teacher allows makes their loss unbounded below.
+DISTRIBUTION_METHODS = ("kbest", "posterior", "structkd")
+
+
+def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
+    """Refuses a teacher that cannot teach this student: unfinished (unless a
+    checkpoint is named), without checkpoint, another label set, another
+    tokenizer, a window shorter than the student's rows, or an unconstrained
+    CRF under a constrained student for a method that matches distributions."""
+    teacher = Path(config.teacher_workdir)
+    if not (teacher / "model" / "labels.json").is_file():
+        raise TrainingError(f"teacher_workdir {teacher} is not a jaxkd training workdir (no model/labels.json)")
+    name = config.distill.teacher_checkpoint or "best"
+    if not checkpoint.exists(teacher / "checkpoints" / name):
+        raise TrainingError(f"the teacher {teacher} has no {name!r} checkpoint: train it first (or finish its run)")
+    if not config.distill.teacher_checkpoint and not (teacher / "results.json").is_file():
+        state = checkpoint.read_state(teacher / "checkpoints" / "latest") or checkpoint.read_state(teacher / "checkpoints") or {}
+        done = f"stopped after epoch {state['epoch'] + 1}" if "epoch" in state else "stopped early"
+        raise TrainingError(
+            f"the teacher {teacher} is an unfinished run ({done}; no results.json): finish it by rerunning its "
+            "command, or distil from it as it is with --config.distill.teacher_checkpoint=best (or latest)"
+        )
+    teacher_labels = model_files.read_labels(teacher)
+    if list(teacher_labels.labels) != list(labels.labels):
+        raise TrainingError(
+            "the student's label set differs from its teacher's:\n"
+            f"  teacher ({teacher}): {list(teacher_labels.labels)}\n"
+            f"  student data ({config.data.source}): {list(labels.labels)}"
+        )
+    t_encoder = SubwordEncoder.from_pretrained(model_files.model_dir(teacher))
+    difference = tokenizer_difference(t_encoder, encoder)
+    if difference:
+        raise TrainingError(
+            f"the student's tokenizer ({config.model.checkpoint}) differs from its teacher's ({teacher}): {difference}; "
+            "the teacher reads the student's sub-word ids, so both must use the same tokenizer"
+        )
+    if t_encoder.window < encoder.window:
+        raise TrainingError(
+            f"the student's rows hold up to {encoder.window} sub-words but its teacher reads at most {t_encoder.window}: "
+            f"set --config.model.window={t_encoder.window}"
+        )
+    meta = json.loads((model_files.model_dir(teacher) / "tagger.json").read_text())
+    if config.model.constraints and not meta["constrained"] and config.distill.method in DISTRIBUTION_METHODS:
+        raise TrainingError(
+            f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
+            f"unconstrained teacher {teacher} (trained with model.constraints = False): the teacher puts mass on moves "
+            "the student forbids, and the loss has no lower bound. Use --config.model.constraints=false, "
+            "a constrained teacher, or the efficient method"
+        )
+
+
+def tokenizer_difference(a: SubwordEncoder, b: SubwordEncoder) -> str:
+    """The first difference between two encoders' tokenizers ("" if none):
+    normalisation, pre-tokenisation, special ids, vocabulary."""
+    ja, jb = json.loads(a.tokenizer.to_str()), json.loads(b.tokenizer.to_str())
+    for part in ("normalizer", "pre_tokenizer"):
+        if ja.get(part) != jb.get(part):
+            return f"{part} {json.dumps(ja.get(part))} against {json.dumps(jb.get(part))}"
+    for name in ("cls_id", "sep_id", "pad_id", "unk_id"):
+        if getattr(a, name) != getattr(b, name):
+            return f"{name} {getattr(a, name)} against {getattr(b, name)}"
+    va, vb = a.tokenizer.get_vocab(), b.tokenizer.get_vocab()
+    if len(va) != len(vb):
+        return f"vocabulary of {len(va)} against {len(vb)} entries"
+    for token, index in sorted(va.items(), key=lambda kv: kv[1]):
+        if vb.get(token) != index:
+            return f"sub-word {token!r} has id {index} against {vb.get(token)}"
+    return ""
+
+
+# ---------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------
 
@@ -174,18 +326,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
 
     corpus = load_data(config)
     labels = corpus.labels
-    if config.mode == "student" and config.teacher_workdir:
-        teacher_labels = model_files.read_labels(config.teacher_workdir)
-        if list(teacher_labels.labels) != list(labels.labels):
-            raise TrainingError(
-                "the student's label set differs from its teacher's:\n"
-                f"  teacher ({config.teacher_workdir}): {list(teacher_labels.labels)}\n"
-                f"  student data ({config.data.source}): {list(labels.labels)}"
-            )
-
     enc_dir = encoder_dir(config.model.checkpoint)
     window = config.model.window or None
     encoder = SubwordEncoder.from_pretrained(enc_dir, window)
+    if config.mode == "student" and config.teacher_workdir:
+        check_teacher(config, labels, encoder)
     encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length)
     log(f"[jaxkd] {corpus.name}: {len(corpus.train)}/{len(corpus.dev)}/{len(corpus.test)} sentences, "
         f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
@@ -220,16 +365,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     fns = student_fns(parts, spec, optimizer)
 
     ckpt_dir = workdir / "checkpoints"
-    state_file = ckpt_dir / "state.json"
     history: list[dict] = []
     best = {"epoch": -1, "dev_f1": -1.0}
     start_epoch = 0
-    if checkpoint.exists(ckpt_dir / "latest") and state_file.is_file():
+    for name in ("best", "latest"):
+        checkpoint.recover(ckpt_dir / name)  # a save cut short between its renames
+    # The loop state is saved inside `latest` (one atomic step with the weights);
+    # runs from before that kept it beside, in checkpoints/state.json.
+    saved = checkpoint.read_state(ckpt_dir / "latest") or checkpoint.read_state(ckpt_dir)
+    if checkpoint.exists(ckpt_dir / "latest") and saved is not None:
         if not resume:
             raise TrainingError(f"{workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
         restored = checkpoint.restore(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
         params, opt_state = restored["params"], restored["opt_state"]
-        saved = json.loads(state_file.read_text())
         history, best, start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
         log(f"[jaxkd] resuming {workdir} after epoch {start_epoch} (best dev F1 so far {best['dev_f1']:.2f})")
 
@@ -240,7 +388,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     if distilling and start_epoch < config.train.epochs:
         t_tagger = model_files.abstract_tagger(config.teacher_workdir)
         t_parts = split(t_tagger)
-        t_params = checkpoint.restore(Path(config.teacher_workdir) / "checkpoints" / "best", {"params": t_parts.params})["params"]
+        t_ckpt = Path(config.teacher_workdir) / "checkpoints" / (config.distill.teacher_checkpoint or "best")
+        t_params = checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"]
         teacher = (teacher_fn(t_parts, spec), t_params, t_parts.rest)
         # The training set in file order, for the one-time passes (cache, head fit).
         rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
@@ -267,7 +416,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
             f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
 
-    writer = _tensorboard(workdir)
+    writer = _tensorboard(workdir) if config.log.tensorboard else None
     results_path = workdir / "results.json"
     warmed: set = set()
     epochs = config.train.epochs
@@ -318,15 +467,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
                 t_step_probe += dt
             if not math.isfinite(loss):
                 bar.close()
-                last = f"epoch {best['epoch'] + 1}" if history else "none (no epoch finished)"
+                kept = (
+                    f"The last good checkpoint is kept in {ckpt_dir} (latest: after epoch {len(history)}; best: epoch {best['epoch'] + 1}); "
+                    "rerunning in this workdir resumes from it."
+                    if history
+                    else "No checkpoint was saved (no epoch finished)."
+                )
                 raise TrainingError(
-                    f"the loss became {loss} at epoch {epoch + 1}, batch {i + 1}; stopping. "
-                    f"The last good checkpoint is kept in {ckpt_dir} (latest: {len(history)} epochs; best: {last}). "
-                    "Try a lower learning rate (train.encoder_lr / train.head_lr)."
+                    f"the loss became {loss} at epoch {epoch + 1}, batch {i + 1}; stopping. {kept} "
+                    "Try lower learning rates (--config.train.encoder_lr=... --config.train.head_lr=...)."
                 )
             loss_sum += loss
             bar.update()
-            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.set_postfix_str(f"loss {loss:.4f}")
         wall = time.perf_counter() - wall0
         bar.close()
         # Extrapolate the forward share from the timed batches to the epoch.
@@ -355,8 +508,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         if improved:
             best = {"epoch": epoch, "dev_f1": dev["f1"]}
             checkpoint.save(ckpt_dir / "best", {"params": params})
-        checkpoint.save(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
-        state_file.write_text(json.dumps({"epoch": epoch, "history": history, "best": best}, indent=1))
+        checkpoint.save(ckpt_dir / "latest", {"params": params, "opt_state": opt_state}, state={"epoch": epoch, "history": history, "best": best})
         _write_scalars(writer, row)
         log(
             f"[jaxkd] epoch {epoch + 1}/{epochs}  loss {row['loss']:.4f}  lambda {lam:.2f}  dev F1 {dev['f1']:.2f}"

@@ -1,0 +1,124 @@
+"""A run killed (SIGKILL) at any moment of its checkpoint saves resumes to the
+same final result as a run never interrupted: every window between the file
+operations of the `best` and `latest` saves of the last epoch (the epoch
+where both already exist, so every kind of window occurs), each in a real
+subprocess killed by the kernel, then resumed (in the test's process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxkd.inspection import load_run
+from jaxkd.training.loop import run
+from tests.runs import tiny_config, write_corpus
+from tests.tiny_bert import write_tiny_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+TIMING_KEYS = ("_s", "time", "timing", "wall")
+
+
+def _script(ckpt: Path, data: Path, workdir: Path) -> str:
+    return (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from tests.runs import tiny_config\n"
+        "from jaxkd.training.loop import run\n"
+        f"run(tiny_config(Path({str(ckpt)!r}), Path({str(data)!r}), **{{'train.epochs': 2}}), Path({str(workdir)!r}))\n"
+    )
+
+
+def _popen(ckpt, data, workdir, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _script(ckpt, data, workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+    )
+
+
+def _train(ckpt, data, workdir, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _script(ckpt, data, workdir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+
+
+def _untimed(value):
+    """results.json without wall-clock fields (they differ between any two runs)."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if not any(t in k for t in TIMING_KEYS)}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def _final(workdir: Path):
+    """(results.json untimed, the best checkpoint's parameters as a flat list)."""
+    results = _untimed(json.loads((workdir / "results.json").read_text()))
+    return results, [np.asarray(x) for x in jax.tree_util.tree_leaves(load_run(workdir, "best").params)]
+
+
+@pytest.mark.slow
+def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_path):
+    ckpt = write_tiny_checkpoint(tmp_path / "bert", num_layers=2, max_positions=64)
+    data = write_corpus(tmp_path / "data")
+    cfg = tiny_config(ckpt, data, **{"train.epochs": 2})
+    run(cfg, tmp_path / "full")
+    assert run(cfg, tmp_path / "after1", stop_after_epochs=1) == {"interrupted_after_epoch": 1}
+    expected_results, expected_params = _final(tmp_path / "full")
+    # A run stopped between epochs resumes to the same result (losses per epoch, dev and test F1, weights).
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "after1", resumed)
+    run(cfg, resumed)
+    results, params = _final(resumed)
+    assert results == expected_results and results["epochs"][1]["loss"] > 0
+    for got, want in zip(params, expected_params):
+        np.testing.assert_array_equal(got, want)
+
+    # Count the kill points of epoch 2 (resuming after epoch 1): the saves of best and latest.
+    log = tmp_path / "points.log"
+    counted = tmp_path / "count"
+    shutil.copytree(tmp_path / "after1", counted)
+    proc = _train(ckpt, data, counted, JAXKD_KILL_AT="1000000", JAXKD_FAULT_LOG=str(log))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    points = log.read_text().split("\n")[:-1]
+    kinds = {p.split()[1] for p in points}
+    assert kinds == {"before-swap", "old-moved", "new-in-place", "saved"}, points
+    assert len(points) == 8, points  # best and latest, 4 windows each
+
+    # Kill at each point (two processes at a time), then resume in this process.
+    def start(k):
+        workdir = tmp_path / f"kill{k}"
+        shutil.copytree(tmp_path / "after1", workdir)
+        return k, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=str(k))
+
+    ks = list(range(1, len(points) + 1))
+    pending = [start(k) for k in ks[:2]]
+    while pending:
+        k, workdir, proc = pending.pop(0)
+        if k + 2 <= ks[-1]:
+            pending.append(start(k + 2))
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == -9, f"point {points[k - 1]}: not killed ({proc.returncode}) {stderr[-1000:]}"
+        assert not (workdir / "results.json").exists()
+        run(cfg, workdir)
+        results, params = _final(workdir)
+        assert results == expected_results, f"point {points[k - 1]}"
+        assert len(params) == len(expected_params)
+        for got, want in zip(params, expected_params):
+            np.testing.assert_array_equal(got, want, err_msg=f"point {points[k - 1]}")
