@@ -38,5 +38,18 @@ def teacher(assets):
 
     root, ckpt, data = assets
     workdir = root / "teacher"
-    results = run(tiny_config(ckpt, data, **{"train.epochs": 3, "timing.forward_batches": -1, "log.tensorboard": True}), workdir)
+    changes = {"train.epochs": 3, "train.head_lr": 3e-2, "timing.forward_batches": -1, "log.tensorboard": True}
+    results = run(tiny_config(ckpt, data, **changes), workdir)
     return workdir, results
+
+
+@pytest.fixture(scope="session")
+def student(assets, teacher):
+    """(workdir, results) of a 1-layer efficient student of the tiny teacher."""
+    from jaxkd.training.loop import run
+    from tests.runs import tiny_config
+
+    root, ckpt, data = assets
+    workdir = root / "efficient"
+    cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient", "model.num_layers": 1})
+    return workdir, run(cfg, workdir)

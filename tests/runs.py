@@ -56,7 +56,7 @@ def tiny_config(ckpt, data, **changes):
     c.train.eval_batch_size = 32
     c.train.encoder_lr = 1e-3
     c.train.head_lr = 1e-2
-    c.data.min_bucket_length = 32  # one batch shape: few compilations
+    c.data.min_bucket_length = 64  # one batch shape (the window): one compilation per function
     c.log.progress = "never"
     c.log.tensorboard = False  # its import alone costs a process 1.5 s
     for key, value in changes.items():

@@ -23,6 +23,7 @@ from tests.tiny_bert import write_tiny_checkpoint
 REPO = Path(__file__).resolve().parent.parent
 
 
+
 def _student(assets, teacher_dir, method="kbest", **changes):
     """A student config as test_training's test_every_method_distills builds
     it (same compiled programs, shared through the compilation cache)."""
@@ -185,17 +186,18 @@ def test_a_full_disk_is_one_line_naming_the_path(assets, tmp_path):
         "from tests.runs import tiny_config\n"
         f"def get_config():\n    return tiny_config(Path({str(ckpt)!r}), Path({str(data)!r}), **{{'train.epochs': 1}})\n"
     )
+    # The disk fills when the run writes its configuration (the first file it writes).
     script = (
-        "import errno, jaxkd.training.checkpoint as c\n"
-        "def full(path, *a, **k):\n"
-        f"    raise OSError({errno.ENOSPC}, 'No space left on device', str(path))\n"
-        "c.save = full\n"
+        "import jaxkd.training.loop as loop\n"
+        "def full(workdir, config):\n"
+        f"    raise OSError({errno.ENOSPC}, 'No space left on device', str(workdir / 'config.json'))\n"
+        "loop._check_same_config = full\n"
         "from jaxkd.train import cli; cli()\n"
     )
     proc = _cli("--config", str(cfg), "--workdir", str(tmp_path / "w"), script=script)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    last = proc.stderr.strip().splitlines()[-1]
-    assert "No space left on device" in last and "checkpoints/best" in last and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "w/config.json: No space left on device" in lines[0], proc.stderr
 
 
 def test_small_messages(assets, tmp_path, capsys):

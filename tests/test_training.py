@@ -22,6 +22,7 @@ from tests.runs import WORDS, tiny_config, write_corpus
 REPO = Path(__file__).resolve().parent.parent
 
 
+
 def test_teacher_results_json(teacher):
     workdir, results = teacher
     saved = json.loads((workdir / "results.json").read_text())

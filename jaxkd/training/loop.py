@@ -34,8 +34,9 @@ from jaxkd.evaluate import entity_scores
 from jaxkd.progress import MODES as PROGRESS_MODES
 from jaxkd.progress import progress
 from jaxkd.training import checkpoint, model_files
+from jaxkd.training.compiles import CompileLog
 from jaxkd.training.head_fit import fit_head
-from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn
+from jaxkd.training.steps import DistillSpec, OptimizerSettings, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
 
@@ -309,6 +310,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     ``resume=False`` refuses a workdir that already holds a checkpoint.
     ``stop_after_epochs`` stops early as an interruption would (for tests).
     """
+    with CompileLog() as compiles:
+        return _run(config, workdir, resume, stop_after_epochs, compiles)
+
+
+def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles: CompileLog) -> dict:
     validate(config)
     t_start = time.perf_counter()
     workdir = Path(workdir)
@@ -351,18 +357,17 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     del tagger
     bs = config.train.batch_size
     steps_per_epoch = len(encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=0))
-    optimizer = make_optimizer(
-        parts.params,
-        encoder_lr=config.train.encoder_lr,
-        head_lr=config.train.head_lr,
+    settings = OptimizerSettings(
+        encoder_lr=float(config.train.encoder_lr),
+        head_lr=float(config.train.head_lr),
         total_steps=steps_per_epoch * config.train.epochs,
-        warmup_fraction=config.train.warmup_fraction,
-        weight_decay=config.train.weight_decay,
-        clip_norm=config.train.clip_norm,
+        warmup_fraction=float(config.train.warmup_fraction),
+        weight_decay=float(config.train.weight_decay),
+        clip_norm=float(config.train.clip_norm),
     )
+    fns = student_fns(parts, spec, settings)  # compiled functions shared with earlier runs of this process
     params, rest = parts.params, parts.rest
-    opt_state = optimizer.init(params)
-    fns = student_fns(parts, spec, optimizer)
+    opt_state = fns.optimizer.init(params)
 
     ckpt_dir = workdir / "checkpoints"
     history: list[dict] = []
@@ -539,6 +544,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         "jax_version": jax.__version__,
     }
     results["run_wall_s"] = time.perf_counter() - t_start
+    results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
     results_path.write_text(json.dumps(results, indent=2))
     if writer is not None:
         writer.close()

@@ -139,9 +139,49 @@ class StudentFns(NamedTuple):
     train_step: Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll) -> (params, opt_state, loss)
     forward_loss: Any  # same inputs minus opt_state -> loss (timing of the forward phase)
     decode: Any  # (params, rest, batch) -> tags [B, W] int32
+    optimizer: Any = None  # the optax transformation of train_step (None: decoding only)
 
 
-def student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation) -> StudentFns:
+class OptimizerSettings(NamedTuple):
+    """The arguments of :func:`make_optimizer` (hashable: part of the key of
+    the compiled functions)."""
+
+    encoder_lr: float
+    head_lr: float
+    total_steps: int
+    warmup_fraction: float
+    weight_decay: float
+    clip_norm: float
+
+
+# Compiled functions by (kind, graph definitions, method, optimizer settings),
+# reused by every run of a process with the same model graph and choices: a
+# second run traces and compiles nothing (jit caches per function object, so
+# new closures would start from scratch).
+_COMPILED: dict = {}
+
+
+def _cached(key, build):
+    if key not in _COMPILED:
+        _COMPILED[key] = build()
+    return _COMPILED[key]
+
+
+def student_fns(parts: Split, spec: DistillSpec, optimizer: OptimizerSettings | optax.GradientTransformation | None) -> StudentFns:
+    """The compiled train step, forward loss and decoder of a student.
+
+    With ``optimizer`` given as :class:`OptimizerSettings` (or None, for
+    decoding only) the functions are shared with every earlier call for the
+    same graph, method and settings; an optax transformation builds new ones.
+    """
+    if optimizer is None or isinstance(optimizer, OptimizerSettings):
+        key = ("student", parts.train_def, parts.eval_def, spec, optimizer)
+        transformation = None if optimizer is None else make_optimizer(parts.params, **optimizer._asdict())
+        return _cached(key, lambda: _student_fns(parts, spec, transformation))
+    return _student_fns(parts, spec, optimizer)
+
+
+def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation | None) -> StudentFns:
     def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll):
         model = _merge(parts.train_def, params, rest, key)
         scores = model(batch)
@@ -164,13 +204,17 @@ def student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransf
         tags, _ = crf.viterbi(scores.emissions, batch.word_mask, *scores.crf_args(), constraints=model.constraints)
         return tags
 
-    return StudentFns(train_step, forward_loss, decode)
+    return StudentFns(train_step, forward_loss, decode, optimizer)
 
 
 def teacher_fn(parts: Split, spec: DistillSpec):
     """Compiled ``(params, rest, batch) -> targets``: what the method needs from
-    the teacher for one batch (teacher in eval mode, no gradient)."""
+    the teacher for one batch (teacher in eval mode, no gradient); shared by
+    every call with the same graph and method."""
+    return _cached(("teacher", parts.eval_def, spec), lambda: _teacher_fn(parts, spec))
 
+
+def _teacher_fn(parts: Split, spec: DistillSpec):
     @jax.jit
     def targets(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
