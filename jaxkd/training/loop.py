@@ -15,11 +15,13 @@ timed on compiled calls with ``block_until_ready``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -36,7 +38,7 @@ from jaxkd.progress import progress
 from jaxkd.training import checkpoint, model_files
 from jaxkd.training.compiles import CompileLog
 from jaxkd.training.head_fit import fit_head
-from jaxkd.training.steps import DistillSpec, OptimizerSettings, copy_tree, dropout_key, split, student_fns, teacher_fn
+from jaxkd.training.steps import DistillSpec, OptimizerSettings, Split, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
 
@@ -311,13 +313,61 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     ``stop_after_epochs`` stops early as an interruption would (for tests).
     """
     with CompileLog() as compiles:
-        return _run(config, workdir, resume, stop_after_epochs, compiles)
+        t_start = time.perf_counter()
+        validate(config)
+        state = _set_up(config, Path(workdir))
+        _resume(state, resume)
+        targets = _teacher_targets(state)
+        writer = _tensorboard(state.workdir) if config.log.tensorboard else None
+        warmed: set = set()
+        for epoch in range(state.start_epoch, config.train.epochs):
+            row = _train_epoch(state, epoch, targets, warmed)
+            _end_epoch(state, epoch, row, writer)
+            if stop_after_epochs is not None and epoch + 1 - state.start_epoch >= stop_after_epochs and epoch + 1 < config.train.epochs:
+                return {"interrupted_after_epoch": epoch + 1}
+        results = _final_results(state, targets)
+        results["run_wall_s"] = time.perf_counter() - t_start
+        results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
+        _write_atomically(state.workdir / "results.json", json.dumps(results, indent=2))
+        if writer is not None:
+            writer.close()
+        return results
 
 
-def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles: CompileLog) -> dict:
-    validate(config)
-    t_start = time.perf_counter()
-    workdir = Path(workdir)
+@dataclasses.dataclass
+class RunState:
+    """What the steps of a run share; ``params``, ``opt_state``, ``history`` and
+    ``best`` change as it trains."""
+
+    config: Any
+    workdir: Path
+    spec: DistillSpec
+    corpus: Any
+    encoded: EncodedCorpus
+    parts: Split
+    fns: Any  # StudentFns
+    steps_per_epoch: int
+    params: Any
+    opt_state: Any
+    history: list = dataclasses.field(default_factory=list)
+    best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_f1": -1.0})
+    start_epoch: int = 0
+
+    @property
+    def rest(self):
+        return self.parts.rest
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.workdir / "checkpoints"
+
+    @property
+    def distilling(self) -> bool:
+        return self.config.mode == "student" and self.spec.method != "vanilla"
+
+
+def _set_up(config, workdir: Path) -> RunState:
+    """Data, tokenizer and teacher checks, the student's files and compiled functions."""
     workdir.mkdir(parents=True, exist_ok=True)
     _check_same_config(workdir, config)
     spec = DistillSpec(
@@ -328,13 +378,10 @@ def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles:
         temperature=float(config.distill.temperature),
         algorithm=config.distill.algorithm,
     )
-    distilling = config.mode == "student" and spec.method != "vanilla"
-
     corpus = load_data(config)
     labels = corpus.labels
     enc_dir = encoder_dir(config.model.checkpoint)
-    window = config.model.window or None
-    encoder = SubwordEncoder.from_pretrained(enc_dir, window)
+    encoder = SubwordEncoder.from_pretrained(enc_dir, config.model.window or None)
     if config.mode == "student" and config.teacher_workdir:
         check_teacher(config, labels, encoder)
     encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length)
@@ -342,7 +389,6 @@ def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles:
         f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
     for note in corpus.notes:
         log(f"[jaxkd] note: {note}")
-
     tagger = model_files.build_tagger(
         enc_dir,
         labels,
@@ -354,9 +400,7 @@ def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles:
     )
     model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
-    del tagger
-    bs = config.train.batch_size
-    steps_per_epoch = len(encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=0))
+    steps_per_epoch = len(encoded.batches("train", config.train.batch_size, shuffle=True, seed=config.seed, epoch=0))
     settings = OptimizerSettings(
         encoder_lr=float(config.train.encoder_lr),
         head_lr=float(config.train.head_lr),
@@ -366,189 +410,215 @@ def _run(config, workdir, resume: bool, stop_after_epochs: int | None, compiles:
         clip_norm=float(config.train.clip_norm),
     )
     fns = student_fns(parts, spec, settings)  # compiled functions shared with earlier runs of this process
-    params, rest = parts.params, parts.rest
-    opt_state = fns.optimizer.init(params)
+    return RunState(config, workdir, spec, corpus, encoded, parts, fns, steps_per_epoch, parts.params, fns.optimizer.init(parts.params))
 
-    ckpt_dir = workdir / "checkpoints"
-    history: list[dict] = []
-    best = {"epoch": -1, "dev_f1": -1.0}
-    start_epoch = 0
+
+def _resume(state: RunState, resume: bool) -> None:
+    """Restores the latest checkpoint and the loop state saved with it, if any."""
+    ckpt_dir = state.ckpt_dir
     for name in ("best", "latest"):
         checkpoint.recover(ckpt_dir / name)  # a save cut short between its renames
     # The loop state is saved inside `latest` (one atomic step with the weights);
     # runs from before that kept it beside, in checkpoints/state.json.
     saved = checkpoint.read_state(ckpt_dir / "latest") or checkpoint.read_state(ckpt_dir)
-    if checkpoint.exists(ckpt_dir / "latest") and saved is not None:
-        if not resume:
-            raise TrainingError(f"{workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
-        restored = checkpoint.restore(ckpt_dir / "latest", {"params": params, "opt_state": opt_state})
-        params, opt_state = restored["params"], restored["opt_state"]
-        history, best, start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
-        log(f"[jaxkd] resuming {workdir} after epoch {start_epoch} (best dev F1 so far {best['dev_f1']:.2f})")
+    if not (checkpoint.exists(ckpt_dir / "latest") and saved is not None):
+        return
+    if not resume:
+        raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
+    restored = checkpoint.restore(ckpt_dir / "latest", {"params": state.params, "opt_state": state.opt_state})
+    state.params, state.opt_state = restored["params"], restored["opt_state"]
+    state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
+    log(f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} (best dev F1 so far {state.best['dev_f1']:.2f})")
 
-    # Teacher: restored from its best checkpoint; targets cached or per batch.
-    teacher = None
+
+class Targets(NamedTuple):
+    """The teacher's targets of a training batch (``of``), from the cache or computed."""
+
+    of: Any  # batch -> targets dict (None when not distilling)
+    cached: bool
+    cache_s: float
+
+
+def _teacher_targets(state: RunState) -> Targets:
+    """Restores the teacher, caches its targets (``distill.cache_teacher``) and
+    fits the student's head to them (``distill.fit_head``)."""
+    config = state.config
+    if not (state.distilling and state.start_epoch < config.train.epochs):
+        return Targets(None, False, 0.0)
+    t_parts = split(model_files.abstract_tagger(config.teacher_workdir))
+    t_ckpt = Path(config.teacher_workdir) / "checkpoints" / (config.distill.teacher_checkpoint or "best")
+    t_params = checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"]
+    t_fn = teacher_fn(t_parts, state.spec)
+    # The training set in file order, for the one-time passes (cache, head fit).
+    rows = state.encoded.batches("train", config.train.eval_batch_size, shuffle=False)
     cache = None
-    teacher_cache_s = 0.0
-    if distilling and start_epoch < config.train.epochs:
-        t_tagger = model_files.abstract_tagger(config.teacher_workdir)
-        t_parts = split(t_tagger)
-        t_ckpt = Path(config.teacher_workdir) / "checkpoints" / (config.distill.teacher_checkpoint or "best")
-        t_params = checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"]
-        teacher = (teacher_fn(t_parts, spec), t_params, t_parts.rest)
-        # The training set in file order, for the one-time passes (cache, head fit).
-        rows = encoded.batches("train", config.train.eval_batch_size, shuffle=False)
-        if config.distill.cache_teacher:
-            for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
-                jax.block_until_ready(teacher[0](teacher[1], teacher[2], b))
-            bar = _progress(len(rows), "teacher targets", config.log.progress)
-            cache = TeacherCache.build(*teacher, rows, progress=lambda: bar.update())
-            bar.close()
-            teacher_cache_s = cache.seconds
-            log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {teacher_cache_s:.1f}s")
+    if config.distill.cache_teacher:
+        for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
+            jax.block_until_ready(t_fn(t_params, t_parts.rest, b))
+        bar = _progress(len(rows), "teacher targets", config.log.progress)
+        cache = TeacherCache.build(t_fn, t_params, t_parts.rest, rows, progress=lambda: bar.update())
+        bar.close()
+        log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {cache.seconds:.1f}s")
 
-    def teacher_targets(batch):
-        """The teacher's targets of a training batch: from the cache, or computed."""
-        if cache is not None:
-            return cache.assemble(batch)
-        return teacher[0](teacher[1], teacher[2], batch)
+    def of(batch):
+        return cache.assemble(batch) if cache is not None else t_fn(t_params, t_parts.rest, batch)
 
-    if teacher is not None and spec.method == "efficient" and config.distill.fit_head and start_epoch == 0:
+    if state.spec.method == "efficient" and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
         bar = _progress(len(rows), "fitting the head", config.log.progress)
-        params, info = fit_head(parts, params, rest, rows, teacher_targets, progress=lambda: bar.update())
+        state.params, info = fit_head(state.parts, state.params, state.rest, rows, of, progress=lambda: bar.update())
         bar.close()
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
             f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
+    return Targets(of, cache is not None, cache.seconds if cache is not None else 0.0)
 
-    writer = _tensorboard(workdir) if config.log.tensorboard else None
-    results_path = workdir / "results.json"
-    warmed: set = set()
+
+def _warm_up(state: RunState, batches, probe, step_args, warmed: set) -> None:
+    """Compiles every shape of this epoch's variant outside the timed epoch."""
+    fns, (targets_of, lam, use_kd, use_nll) = state.fns, step_args
+    probe_shapes = {batches[i].input_ids.shape + batches[i].word_mask.shape for i in probe}
+    for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
+        key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
+        if key in warmed:
+            continue
+        tg = jax.block_until_ready(targets_of(b))
+        k = dropout_key(state.config.seed, 0)
+        if b.input_ids.shape + b.word_mask.shape in probe_shapes:
+            jax.block_until_ready(fns.forward_loss(state.params, state.rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
+        p_copy, o_copy = copy_tree((state.params, state.opt_state))
+        jax.block_until_ready(fns.train_step(p_copy, state.rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
+        warmed.add(key)
+
+
+def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
+    """One epoch of training steps (compiled first); returns its row of the
+    history, dev F1 still to come."""
+    config, fns, rest = state.config, state.fns, state.rest
     epochs = config.train.epochs
-    for epoch in range(start_epoch, epochs):
-        lam = losses.kd_weight(config.distill.lambda_schedule, epoch, epochs, config.distill.lambda_value) if distilling else 0.0
-        use_kd, use_nll = lam > 0.0, lam < 1.0
-        batches = encoded.batches("train", bs, shuffle=True, seed=config.seed, epoch=epoch)
+    lam = losses.kd_weight(config.distill.lambda_schedule, epoch, epochs, config.distill.lambda_value) if state.distilling else 0.0
+    use_kd, use_nll = lam > 0.0, lam < 1.0
+    batches = state.encoded.batches("train", config.train.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
 
-        def targets_of(batch):
-            return teacher_targets(batch) if use_kd else {}
+    def targets_of(batch):
+        return targets.of(batch) if use_kd else {}
 
-        # Warm-up: compile every shape of this variant outside the timed epoch.
-        probe = _probe_batches(batches, config.timing.forward_batches)
-        probe_shapes = {batches[i].input_ids.shape + batches[i].word_mask.shape for i in probe}
-        for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
-            key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
-            if key in warmed:
-                continue
-            tg = jax.block_until_ready(targets_of(b))
-            k = dropout_key(config.seed, 0)
-            if b.input_ids.shape + b.word_mask.shape in probe_shapes:
-                jax.block_until_ready(fns.forward_loss(params, rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
-            p_copy, o_copy = copy_tree((params, opt_state))
-            jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
-            warmed.add(key)
-
-        n_fwd = len(probe)
-        t_teacher = t_fwd = t_step = t_step_probe = 0.0
-        loss_sum = 0.0
-        bar = _progress(len(batches), f"epoch {epoch + 1}/{epochs}", config.log.progress)
-        wall0 = time.perf_counter()
-        for i, batch in enumerate(batches):
-            step_key = dropout_key(config.seed, epoch * steps_per_epoch + i)
+    probe = _probe_batches(batches, config.timing.forward_batches)
+    _warm_up(state, batches, probe, (targets_of, lam, use_kd, use_nll), warmed)
+    t_teacher = t_fwd = t_step = t_step_probe = 0.0
+    loss_sum = 0.0
+    bar = _progress(len(batches), f"epoch {epoch + 1}/{epochs}", config.log.progress)
+    wall0 = time.perf_counter()
+    for i, batch in enumerate(batches):
+        step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
+        t0 = time.perf_counter()
+        tg = jax.block_until_ready(targets_of(batch))
+        if use_kd and not targets.cached:
+            t_teacher += time.perf_counter() - t0
+        if i in probe:
             t0 = time.perf_counter()
-            tg = jax.block_until_ready(targets_of(batch))
-            if use_kd and cache is None:
-                t_teacher += time.perf_counter() - t0
-            if i in probe:
-                t0 = time.perf_counter()
-                jax.block_until_ready(fns.forward_loss(params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
-                t_fwd += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            params, opt_state, loss = fns.train_step(params, rest, opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll)
-            loss = float(loss)  # blocks
-            dt = time.perf_counter() - t0
-            t_step += dt
-            if i in probe:
-                t_step_probe += dt
-            if not math.isfinite(loss):
-                bar.close()
-                kept = (
-                    f"The last good checkpoint is kept in {ckpt_dir} (latest: after epoch {len(history)}; best: epoch {best['epoch'] + 1}); "
-                    "rerunning in this workdir resumes from it."
-                    if history
-                    else "No checkpoint was saved (no epoch finished)."
-                )
-                raise TrainingError(
-                    f"the loss became {loss} at epoch {epoch + 1}, batch {i + 1}; stopping. {kept} "
-                    "Try lower learning rates (--config.train.encoder_lr=... --config.train.head_lr=...)."
-                )
-            loss_sum += loss
-            bar.update()
-            bar.set_postfix_str(f"loss {loss:.4f}")
-        wall = time.perf_counter() - wall0
-        bar.close()
-        # Extrapolate the forward share from the timed batches to the epoch.
-        if n_fwd == 0:
-            fwd = None
-        else:
-            fwd = t_fwd if n_fwd == len(batches) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
-            fwd = min(fwd, t_step)
-        dev = score_split(fns.decode, params, rest, encoded, "dev", config.train.eval_batch_size)
-        row = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / len(batches),
-            "lambda": lam,
-            "dev_f1": dev["f1"],
-            "teacher_forward_s": t_teacher,
-            "student_forward_s": fwd,
-            "student_backward_s": None if fwd is None else t_step - fwd,
-            "total_s": t_teacher + t_step,
-            "wall_s": wall,
-            "forward_timed_batches": n_fwd,
-        }
-        if config.train.eval_test_every_epoch:
-            row["test_f1"] = score_split(fns.decode, params, rest, encoded, "test", config.train.eval_batch_size)["f1"]
-        history.append(row)
-        improved = dev["f1"] > best["dev_f1"]
-        if improved:
-            best = {"epoch": epoch, "dev_f1": dev["f1"]}
-            checkpoint.save(ckpt_dir / "best", {"params": params})
-        checkpoint.save(ckpt_dir / "latest", {"params": params, "opt_state": opt_state}, state={"epoch": epoch, "history": history, "best": best})
-        _write_scalars(writer, row)
-        log(
-            f"[jaxkd] epoch {epoch + 1}/{epochs}  loss {row['loss']:.4f}  lambda {lam:.2f}  dev F1 {dev['f1']:.2f}"
-            f"{'  (best)' if improved else ''}  time {row['total_s']:.1f}s (teacher {t_teacher:.1f}, "
-            + (f"forward {fwd:.1f}, backward {t_step - fwd:.1f})" if fwd is not None else "forward + backward not split)")
+            jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
+            t_fwd += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        state.params, state.opt_state, loss = fns.train_step(
+            state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
         )
-        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < epochs:
-            return {"interrupted_after_epoch": epoch + 1}
+        loss = float(loss)  # blocks
+        dt = time.perf_counter() - t0
+        t_step += dt
+        if i in probe:
+            t_step_probe += dt
+        if not math.isfinite(loss):
+            bar.close()
+            _stop_on_nan(state, loss, epoch, i)
+        loss_sum += loss
+        bar.update()
+        bar.set_postfix_str(f"loss {loss:.4f}")
+    wall = time.perf_counter() - wall0
+    bar.close()
+    # Extrapolate the forward share from the timed batches to the epoch.
+    if not probe:
+        fwd = None
+    else:
+        fwd = t_fwd if len(probe) == len(batches) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
+        fwd = min(fwd, t_step)
+    return {
+        "epoch": epoch + 1,
+        "loss": loss_sum / len(batches),
+        "lambda": lam,
+        "dev_f1": None,  # set by _end_epoch
+        "teacher_forward_s": t_teacher,
+        "student_forward_s": fwd,
+        "student_backward_s": None if fwd is None else t_step - fwd,
+        "total_s": t_teacher + t_step,
+        "wall_s": wall,
+        "forward_timed_batches": len(probe),
+    }
 
-    # Final: the best dev epoch is scored on dev and test.
-    best_params = checkpoint.restore(ckpt_dir / "best", {"params": params})["params"]
-    dev = score_split(fns.decode, best_params, rest, encoded, "dev", config.train.eval_batch_size)
-    test = score_split(fns.decode, best_params, rest, encoded, "test", config.train.eval_batch_size)
-    results = {
+
+def _stop_on_nan(state: RunState, loss: float, epoch: int, batch: int) -> None:
+    kept = (
+        f"The last good checkpoint is kept in {state.ckpt_dir} (latest: after epoch {len(state.history)}; "
+        f"best: epoch {state.best['epoch'] + 1}); rerunning in this workdir resumes from it."
+        if state.history
+        else "No checkpoint was saved (no epoch finished)."
+    )
+    raise TrainingError(
+        f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; stopping. {kept} "
+        "Try lower learning rates (--config.train.encoder_lr=... --config.train.head_lr=...)."
+    )
+
+
+def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
+    """Scores dev, saves `best` (when improved) and `latest` with the loop state, logs."""
+    config = state.config
+    batch_size = config.train.eval_batch_size
+    dev = score_split(state.fns.decode, state.params, state.rest, state.encoded, "dev", batch_size)
+    row["dev_f1"] = dev["f1"]
+    if config.train.eval_test_every_epoch:
+        row["test_f1"] = score_split(state.fns.decode, state.params, state.rest, state.encoded, "test", batch_size)["f1"]
+    state.history.append(row)
+    improved = dev["f1"] > state.best["dev_f1"]
+    if improved:
+        state.best = {"epoch": epoch, "dev_f1": dev["f1"]}
+        checkpoint.save(state.ckpt_dir / "best", {"params": state.params})
+    loop_state = {"epoch": epoch, "history": state.history, "best": state.best}
+    checkpoint.save(state.ckpt_dir / "latest", {"params": state.params, "opt_state": state.opt_state}, state=loop_state)
+    _write_scalars(writer, row)
+    fwd, t_teacher = row["student_forward_s"], row["teacher_forward_s"]
+    t_step = row["total_s"] - t_teacher
+    log(
+        f"[jaxkd] epoch {epoch + 1}/{config.train.epochs}  loss {row['loss']:.4f}  lambda {row['lambda']:.2f}  dev F1 {dev['f1']:.2f}"
+        f"{'  (best)' if improved else ''}  time {row['total_s']:.1f}s (teacher {t_teacher:.1f}, "
+        + (f"forward {fwd:.1f}, backward {t_step - fwd:.1f})" if fwd is not None else "forward + backward not split)")
+    )
+
+
+def _final_results(state: RunState, targets: Targets) -> dict:
+    """The best dev epoch scored on dev and test, with the run's history."""
+    config, batch_size = state.config, state.config.train.eval_batch_size
+    best_params = checkpoint.restore(state.ckpt_dir / "best", {"params": state.params})["params"]
+    return {
         "mode": config.mode,
-        "method": spec.method,
-        "dataset": corpus.name,
+        "method": state.spec.method,
+        "dataset": state.corpus.name,
         "encoder": str(config.model.checkpoint),
         "num_layers": config.model.num_layers or None,
-        "best_epoch": best["epoch"] + 1,
-        "dev": dev,
-        "test": test,
-        "epochs": history,
-        "teacher_cache_s": teacher_cache_s,
+        "best_epoch": state.best["epoch"] + 1,
+        "dev": score_split(state.fns.decode, best_params, state.rest, state.encoded, "dev", batch_size),
+        "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size),
+        "epochs": state.history,
+        "teacher_cache_s": targets.cache_s,
         "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
-        "notes": list(corpus.notes),
+        "notes": list(state.corpus.notes),
         "device": str(jax.devices()[0].device_kind),
         "jax_version": jax.__version__,
     }
-    results["run_wall_s"] = time.perf_counter() - t_start
-    results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
-    results_path.write_text(json.dumps(results, indent=2))
-    if writer is not None:
-        writer.close()
-    return results
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _probe_batches(batches, count: int) -> set[int]:
