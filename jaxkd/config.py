@@ -7,6 +7,9 @@ Every key, with its default and meaning::
                        "student" (distill from the teacher in teacher_workdir)
   seed                 seeds parameters, dropout and shuffling
   teacher_workdir      student mode: the teacher run's workdir
+  compile_cache        persistent XLA compilation cache: "auto" (~/.cache/
+                       jaxkd/xla), a directory, or "" (off);
+                       JAX_COMPILATION_CACHE_DIR takes precedence
   data.source          "wnut16" (offline), a CoNLL directory, or "hf:ID"
   data.task            HF datasets: "ner" or "chunk" (auto when empty)
   data.word_col/tag_col  CoNLL columns
@@ -63,6 +66,7 @@ def base() -> ml_collections.ConfigDict:
     c.mode = "teacher"
     c.seed = 0
     c.teacher_workdir = ""
+    c.compile_cache = "auto"
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "wnut16"

@@ -212,8 +212,10 @@ def main(argv=None) -> int:
     from absl import logging
 
     from jaxkd.labeling import load_tagger
+    from jaxkd.training.compiles import use_persistent_cache
 
     logging.set_verbosity(logging.WARNING)
+    use_persistent_cache("auto")  # a later call with the same shapes loads, not compiles
     try:
         tagger = load_tagger(args.workdir, checkpoint=args.checkpoint, batch_size=args.batch_size)
         documents = read_inputs(args.input or ["-"], args.format, tagger.labels)

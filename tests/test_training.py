@@ -38,6 +38,8 @@ def test_teacher_results_json(teacher):
         assert row["teacher_forward_s"] == 0.0  # no teacher for a teacher
         assert row["student_forward_s"] > 0 and row["student_backward_s"] >= 0
         np.testing.assert_allclose(row["total_s"], row["teacher_forward_s"] + row["student_forward_s"] + row["student_backward_s"])
+    compiles = saved["compiles"]  # what the run compiled or loaded from the persistent cache
+    assert compiles["compilations"] >= 1 and compiles["compile_s"] > 0 and compiles["cache_hits"] >= 0
     # The task is learnable from the words alone: the teacher must have learnt it.
     assert saved["dev"]["f1"] > 60.0, saved["dev"]
     assert checkpoint.exists(workdir / "checkpoints" / "best") and checkpoint.exists(workdir / "checkpoints" / "latest")

@@ -36,7 +36,7 @@ from jaxkd.evaluate import entity_scores
 from jaxkd.progress import MODES as PROGRESS_MODES
 from jaxkd.progress import progress
 from jaxkd.training import checkpoint, model_files
-from jaxkd.training.compiles import CompileLog
+from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.head_fit import fit_head
 from jaxkd.training.steps import DistillSpec, OptimizerSettings, Split, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
@@ -160,7 +160,7 @@ def _limit(corpus, n):
 
 # Keys that a resumed run may change (e.g. a lower learning rate after a NaN).
 RESUMABLE_KEYS = frozenset({
-    "train.epochs", "train.encoder_lr", "train.head_lr", "train.eval_test_every_epoch",
+    "compile_cache", "train.epochs", "train.encoder_lr", "train.head_lr", "train.eval_test_every_epoch",
     "timing.forward_batches", "log.progress",
 })
 
@@ -315,6 +315,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
     with CompileLog() as compiles:
         t_start = time.perf_counter()
         validate(config)
+        use_persistent_cache(config.compile_cache)
         state = _set_up(config, Path(workdir))
         _resume(state, resume)
         targets = _teacher_targets(state)
