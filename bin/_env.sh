@@ -1,8 +1,8 @@
 # Shared set-up for bin/ scripts (sourced, not executed).
 # Creates .venv with Python >= 3.11 on first use, and (re)installs the package
 # with the extras a script needs whenever pyproject.toml changed since that
-# install: `jaxkd_setup_venv` (the package alone, for the demo) or
-# `jaxkd_setup_venv test,bench`.
+# install: `jaxkd_setup_venv` (the package alone), `jaxkd_setup_venv tensorboard`
+# (the demo) or `jaxkd_setup_venv test,bench`.
 jaxkd_setup_venv() {
     local extras="${1:-}"
     local py="${PYTHON:-python3}"

@@ -252,7 +252,12 @@ def load_hf(
     Raises:
       DataError: the dataset cannot be loaded; when offline the message says so.
     """
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            f"hf:{dataset_id} needs the Hugging Face datasets package: pip install 'jaxkd[hf]' (or pip install datasets)"
+        ) from None
 
     try:
         loaded = datasets.load_dataset(dataset_id, revision=revision, cache_dir=cache_dir)

@@ -637,6 +637,8 @@ def _tensorboard(workdir: Path):
     try:
         from tensorboardX import SummaryWriter
     except ImportError:  # optional: runs still write results.json
+        log("[jaxkd] note: tensorboardX is not installed, so no TensorBoard scalars "
+            "(pip install 'jaxkd[tensorboard]', or --config.log.tensorboard=false)")
         return None
     return SummaryWriter(str(workdir / "tensorboard"))
 
