@@ -22,7 +22,7 @@ serialised with :mod:`jax.export` (StableHLO), one file per bucket shape, for
 a fixed batch size; the parameters in ``params.safetensors`` (an input of the
 function, so they are stored once); ``export.json`` (shapes, labels, special
 token ids, inputs); the tokenizer files; and ``label.py``, a standalone
-labeller of about 80 lines that needs jax, numpy, safetensors and tokenizers
+labeller of about 100 lines that needs jax, numpy, safetensors and tokenizers
 but not jaxkd::
 
     python -m jaxkd.export --workdir runs/demo/efficient --out exports/efficient-jax --format jax
