@@ -41,6 +41,11 @@ class ExportedTagger:
             shape["T"]: jax.export.deserialize(bytearray((directory / shape["file"]).read_bytes()))
             for shape in self.meta["shapes"]
         }
+        # Run where the function was lowered for: the default device, else the CPU.
+        default = jax.devices()[0].platform
+        names = {"gpu": ("cuda", "rocm")}.get(default, (default,))
+        exported = self.meta["platforms"]
+        self.device = None if any(n in exported for n in names) else jax.devices("cpu")[0] if "cpu" in exported else None
 
     def sub_words(self, words: list[str]) -> tuple[list[int], list[int]]:
         """(ids ``[CLS] ... [SEP]``, position of each word's first sub-word)."""
@@ -83,7 +88,10 @@ class ExportedTagger:
                 for r, (_, ids, firsts) in enumerate(chunk):
                     input_ids[r, : len(ids)], attention[r, : len(ids)] = ids, 1
                     word_index[r, : len(firsts)], word_mask[r, : len(firsts)] = firsts, True
-                out = np.asarray(self.functions[length].call(self.params, input_ids, attention, word_index, word_mask))
+                args = (self.params, input_ids, attention, word_index, word_mask)
+                if self.device is not None:
+                    args = jax.device_put(args, self.device)
+                out = np.asarray(self.functions[length].call(*args))
                 for r, (i, _, firsts) in enumerate(chunk):
                     tags[i] = [self.labels[t] for t in out[r, : len(firsts)]]
         return tags

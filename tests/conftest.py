@@ -1,5 +1,7 @@
 """Test-session settings shared by every test module."""
 
+import os
+
 import jax
 
 # The tests compare float32 computations against float32/float64 references. On
@@ -9,6 +11,7 @@ import jax
 # On a CPU this changes nothing.
 if jax.default_backend() != "cpu":
     jax.config.update("jax_default_matmul_precision", "highest")
+    os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"  # and in the tests' subprocesses
 
 
 # ---------------------------------------------------------------------------
