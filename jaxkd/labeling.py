@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxkd import crf
 from jaxkd.data.batching import Buckets, make_batches, stitch
-from jaxkd.training.steps import DistillSpec, _merge, student_fns
+from jaxkd.training.steps import DistillSpec, _cached, _merge, student_fns
 
 LENGTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)  # sub-word buckets, capped at the window
 
@@ -84,17 +84,10 @@ class TrainedTagger:
         window = run.encoder.window
         self.buckets = Buckets(bucket_shapes(window), window)
         parts = run.parts
-        # Viterbi decoding: the training loop's own compiled decoder.
-        decode = student_fns(parts, DistillSpec(), optimizer=None).decode
-
-        @jax.jit
-        def posteriors(params, rest, batch):
-            model = _merge(parts.eval_def, params, rest)
-            s = model(batch)
-            unary, _ = crf.marginals(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
-            return unary
-
-        self._decode, self._posteriors = decode, posteriors
+        # Viterbi decoding: the training loop's own compiled decoder; both
+        # functions are shared by every tagger of the same graph in a process.
+        self._decode = student_fns(parts, DistillSpec(), optimizer=None).decode
+        self._posteriors = _cached(("posteriors", parts.eval_def), lambda: _posteriors_fn(parts))
 
     def __call__(self, texts: str | Sequence[str], **options) -> list[Labelled]:
         """Labels whitespace-tokenised text: one string, or a list of them (one
@@ -142,6 +135,19 @@ class TrainedTagger:
             return tags, None
         probs = stitch(batches, [np.asarray(u) for u in [self._posteriors(params, rest, b) for b in batches]], lengths)
         return tags, probs
+
+
+def _posteriors_fn(parts):
+    """Compiled ``(params, rest, batch) -> [B, W, N]`` tag marginals per word."""
+
+    @jax.jit
+    def posteriors(params, rest, batch):
+        model = _merge(parts.eval_def, params, rest)
+        s = model(batch)
+        unary, _ = crf.marginals(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
+        return unary
+
+    return posteriors
 
 
 def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int = 64, dtype: str | None = None) -> TrainedTagger:

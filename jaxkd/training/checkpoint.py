@@ -130,6 +130,13 @@ def read_state(path: str | Path) -> dict | None:
         raise CheckpointError(f"{file}: damaged ({err}); delete the checkpoint directory {path} to start over") from None
 
 
+def read_loop_state(ckpt_dir: str | Path) -> dict | None:
+    """A run's loop state (epoch, history, best): saved inside ``latest``, or,
+    by runs from before that, beside it in ``<ckpt_dir>/state.json``."""
+    ckpt_dir = Path(ckpt_dir)
+    return read_state(ckpt_dir / "latest") or read_state(ckpt_dir)
+
+
 def _fault_point(name: str) -> None:
     """Test hook: ``JAXKD_KILL_AT=<n>`` kills the process (SIGKILL) at the n-th
     point between the file operations of a save (counted from 1), so that the

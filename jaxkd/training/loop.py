@@ -247,7 +247,7 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
     if not checkpoint.exists(teacher / "checkpoints" / name):
         raise TrainingError(f"the teacher {teacher} has no {name!r} checkpoint: train it first (or finish its run)")
     if not config.distill.teacher_checkpoint and not (teacher / "results.json").is_file():
-        state = checkpoint.read_state(teacher / "checkpoints" / "latest") or checkpoint.read_state(teacher / "checkpoints") or {}
+        state = checkpoint.read_loop_state(teacher / "checkpoints") or {}
         done = f"stopped after epoch {state['epoch'] + 1}" if "epoch" in state else "stopped early"
         raise TrainingError(
             f"the teacher {teacher} is an unfinished run ({done}; no results.json): finish it by rerunning its "
@@ -419,9 +419,7 @@ def _resume(state: RunState, resume: bool) -> None:
     ckpt_dir = state.ckpt_dir
     for name in ("best", "latest"):
         checkpoint.recover(ckpt_dir / name)  # a save cut short between its renames
-    # The loop state is saved inside `latest` (one atomic step with the weights);
-    # runs from before that kept it beside, in checkpoints/state.json.
-    saved = checkpoint.read_state(ckpt_dir / "latest") or checkpoint.read_state(ckpt_dir)
+    saved = checkpoint.read_loop_state(ckpt_dir)  # committed with the weights of `latest`
     if not (checkpoint.exists(ckpt_dir / "latest") and saved is not None):
         return
     if not resume:
