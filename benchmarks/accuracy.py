@@ -1,0 +1,319 @@
+"""The accuracy study (the paper's Table 1, with statistics): one teacher, then
+every distillation method over several seeds, compared with the vanilla
+student by paired bootstrap intervals over test sentences.
+
+    python benchmarks/accuracy.py --config configs/study_wnut16.py --student tiny \\
+        --variants vanilla,efficient,kbest,posterior,structkd,efficient+unlabeled \\
+        --seeds 5 --workdir runs/study/tiny --out benchmarks/results/accuracy_wnut16_tiny
+    python benchmarks/accuracy.py --config configs/conll03.py --seeds 5 --workdir runs/study/conll03 \\
+        --set data.source=/data/conll03 --out conll03_study
+
+``--config FILE`` names a configuration file whose ``get_config("teacher")``
+is the teacher and ``get_config(ARG)`` a student, where ARG is the variant
+(a method name), or ``STUDENT/VARIANT`` with ``--student STUDENT``. A
+variant ``METHOD+unlabeled`` is METHOD that also distils on the unlabelled
+text of ``--unlabeled`` (``data.unlabeled``; default ``wnut16-unused``, the
+offline training tweets that ``data.max_train_sentences`` leaves out).
+``--set KEY=VALUE`` changes a key of every run (teacher and students).
+
+Every run is a workdir: ``WORKDIR/teacher`` and ``WORKDIR/VARIANT/seedK``.
+A run whose ``eval.json`` exists is done and is read, not trained again; an
+interrupted run resumes from its last checkpoint: rerun the same command.
+All runs go through one process, so the compiled functions and the teacher's
+cached targets of a method are shared by its seeds.
+
+Each run is scored (best dev epoch) on dev and test and, for the offline
+tweets, on the training tweets that ``data.max_train_sentences`` leaves out
+(not for a variant that read them as unlabelled text). Writes ``OUT.json``,
+``OUT.md`` (the tables) and ``OUT.png`` (test F1 by variant, every seed and
+the interval of the mean).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+METHODS = ("vanilla", "efficient", "kbest", "posterior", "structkd")
+SETS = ("test", "dev", "unused")
+
+
+def _config_module(path: str):
+    if not Path(path).is_file():
+        raise SystemExit(f"accuracy.py: error: --config {path}: no such file")
+    spec = importlib.util.spec_from_file_location("_jaxkd_study_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _set(config, assignment: str) -> None:
+    """``KEY=VALUE`` into a config, VALUE parsed as the key's current type."""
+    key, sep, text = assignment.partition("=")
+    if not sep:
+        raise SystemExit(f"accuracy.py: error: --set {assignment!r}: expected KEY=VALUE")
+    node = config
+    *path, last = key.split(".")
+    try:
+        for part in path:
+            node = node[part]
+        old = node[last]
+    except (KeyError, AttributeError):
+        raise SystemExit(f"accuracy.py: error: --set {key}: no such configuration key") from None
+    if isinstance(old, bool):
+        value = text.lower() in ("1", "true", "yes")
+    elif isinstance(old, (int, float)):
+        value = type(old)(float(text)) if isinstance(old, int) else float(text)
+    else:
+        value = text
+    node[last] = value
+
+
+def _heldout(config):
+    """The sentences a wnut16 run leaves out of training (None elsewhere)."""
+    if config.data.source != "wnut16" or not config.data.max_train_sentences:
+        return None
+    from jaxkd.data.sources import load_corpus
+
+    train = load_corpus("wnut16").train
+    return train[config.data.max_train_sentences :] or None
+
+
+def evaluate_run(workdir: Path, corpus, heldout, *, read_heldout: bool) -> dict:
+    """Per-sentence entity counts and F1 of a run's best checkpoint on dev,
+    test and (unless the run trained on them) the held-out sentences."""
+    from jaxkd.labeling import load_tagger
+    from jaxkd.stats import micro_f1, sentence_counts
+
+    sets = {"test": corpus.test, "dev": corpus.dev}
+    if heldout is not None and not read_heldout:
+        sets["unused"] = heldout
+    tagger = load_tagger(workdir)
+    out = {}
+    for name, sentences in sets.items():
+        pred = [s.tags for s in tagger.label([list(s.words) for s in sentences])]
+        counts = sentence_counts([list(s.tags) for s in sentences], pred)
+        out[name] = {"f1": float(micro_f1(counts.sum(0))), "counts": counts.tolist()}
+    return out
+
+
+class Study:
+    """The runs of one study and their scores (``WORKDIR/**/eval.json``)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.module = _config_module(args.config)
+        self.workdir = Path(args.workdir)
+        self.variants = [v for v in args.variants.split(",") if v]
+        self.seeds = list(range(args.seeds))
+        self.evals: dict = {}
+        self.started = time.perf_counter()
+        self.durations: list[float] = []
+
+    def config(self, arg: str, seed: int | None = None):
+        config = self.module.get_config(arg)
+        for assignment in self.args.set:
+            _set(config, assignment)
+        if seed is not None:
+            config.seed = seed
+            config.teacher_workdir = str(self.workdir / "teacher")
+        return config
+
+    def student_config(self, variant: str, seed: int):
+        method, plus, extra = variant.partition("+")
+        if plus and extra != "unlabeled":
+            raise ValueError(f"variant {variant!r}: the only suffix is '+unlabeled'")
+        config = self.config(f"{self.args.student}/{method}" if self.args.student else method, seed)
+        if plus:
+            config.data.unlabeled = self.args.unlabeled
+        return config
+
+    def _one(self, name: str, config, workdir: Path, number: int, total: int) -> None:
+        from jaxkd.data.unlabeled import WNUT16_UNUSED
+        from jaxkd.training.loop import load_data, run
+
+        done = workdir / "eval.json"
+        if done.is_file():
+            self.evals[name] = json.loads(done.read_text())
+            print(f"[study] {number}/{total} {name}: done earlier ({done})", flush=True)
+            return
+        elapsed = time.perf_counter() - self.started
+        left = ""
+        if self.durations:
+            left = f", about {statistics.mean(self.durations) * (total - number + 1) / 60:.0f} min left"
+        print(f"[study] {number}/{total} {name} ({elapsed / 60:.1f} min so far{left})", flush=True)
+        t0 = time.perf_counter()
+        results = run(config, workdir)
+        scores = evaluate_run(workdir, load_data(config), _heldout(config), read_heldout=config.data.unlabeled == WNUT16_UNUSED)
+        scores["train_seconds"] = results["run_wall_s"]
+        scores["config"] = json.loads(config.to_json())
+        tmp = done.with_name("eval.json.tmp")
+        tmp.write_text(json.dumps(scores))
+        tmp.replace(done)
+        self.evals[name] = scores
+        self.durations.append(time.perf_counter() - t0)
+        f1s = ", ".join(f"{k} {v['f1']:.2f}" for k, v in scores.items() if isinstance(v, dict) and "f1" in v)
+        print(f"[study] {name}: {f1s} ({self.durations[-1]:.0f}s)", flush=True)
+
+    def run_all(self) -> None:
+        total = 1 + len(self.variants) * len(self.seeds)
+        self._one("teacher", self.config("teacher"), self.workdir / "teacher", 1, total)
+        number = 1
+        for variant in self.variants:  # seeds inner: a method's teacher cache is built once
+            for seed in self.seeds:
+                number += 1
+                config = self.student_config(variant, seed)
+                self._one(f"{variant}/seed{seed}", config, self.workdir / variant / f"seed{seed}", number, total)
+
+
+def summarise(evals: dict, variants: list[str], seeds: list[int], *, replicates: int) -> dict:
+    """Mean and standard deviation of F1 per variant and set, and for each
+    variant against vanilla the paired bootstrap difference on test."""
+    import numpy as np
+
+    from jaxkd.stats import paired_bootstrap
+
+    def runs(variant):
+        return [evals[f"{variant}/seed{s}"] for s in seeds]
+
+    rows = {"teacher": {name: {"mean": v["f1"], "std": 0.0, "runs": [v["f1"]]} for name, v in evals["teacher"].items() if isinstance(v, dict) and "f1" in v}}
+    for variant in variants:
+        row = {}
+        for name in SETS:
+            values = [r[name]["f1"] for r in runs(variant) if name in r]
+            if values:
+                row[name] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "runs": values}
+        row["train_seconds"] = statistics.mean(r["train_seconds"] for r in runs(variant))
+        rows[variant] = row
+    if "vanilla" in variants:
+        base = np.array([r["test"]["counts"] for r in runs("vanilla")])
+        for variant in variants:
+            if variant == "vanilla":
+                continue
+            system = np.array([r["test"]["counts"] for r in runs(variant)])
+            rows[variant]["vs_vanilla"] = {
+                "sentences": paired_bootstrap(system, base, replicates=replicates),
+                "sentences_and_seeds": paired_bootstrap(system, base, replicates=replicates, resample_seeds=True),
+            }
+        teacher = np.array([evals["teacher"]["test"]["counts"]] * len(seeds))
+        rows["teacher"]["vs_vanilla"] = {"sentences": paired_bootstrap(teacher, base, replicates=replicates)}
+    return rows
+
+
+def markdown(summary: dict, meta: dict) -> str:
+    have_unused = any("unused" in row for row in summary.values())
+    head = "| model | test F1 | dev F1 |" + (" unused-tweet F1 |" if have_unused else "") + " test F1 - vanilla [95% CI: sentences] | [sentences and seeds] | minutes per run |"
+    lines = [
+        f"Seeds: {meta['seeds']}; mean ± standard deviation over seeds; intervals: paired bootstrap, {meta['replicates']} draws.",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
+    for name, row in summary.items():
+        def cell(key):
+            if key not in row:
+                return "n/a"
+            v = row[key]
+            return f"{v['mean']:.2f}" if name == "teacher" else f"{v['mean']:.2f} ± {v['std']:.2f}"
+
+        diffs = []
+        for kind in ("sentences", "sentences_and_seeds"):
+            d = row.get("vs_vanilla", {}).get(kind)
+            diffs.append(f"{d['difference']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]" if d else "")
+        minutes = f"{row['train_seconds'] / 60:.1f}" if "train_seconds" in row else ""
+        unused = f" {cell('unused')} |" if have_unused else ""
+        lines.append(f"| {name} | {cell('test')} | {cell('dev')} |{unused} {diffs[0]} | {diffs[1]} | {minutes} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in summary if n != "teacher"]
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 4))
+    for i, name in enumerate(names):
+        test = summary[name]["test"]
+        ax.scatter([i] * len(test["runs"]), test["runs"], color="0.6", s=12, zorder=2)
+        ax.errorbar([i], [test["mean"]], yerr=[[test["std"]], [test["std"]]], fmt="o", color="C0", capsize=4, zorder=3)
+    if "teacher" in summary:
+        ax.axhline(summary["teacher"]["test"]["mean"], color="C3", linestyle="--", label="teacher")
+        ax.legend(loc="lower right")
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylabel("test entity F1 (mean ± sd over seeds; dots: seeds)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="configuration file with get_config('teacher') and get_config(VARIANT)")
+    parser.add_argument("--student", default="", help="prefix of the student arguments: get_config('STUDENT/VARIANT')")
+    parser.add_argument("--variants", default=",".join(METHODS), help="comma-separated (default: the five methods)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workdir", required=True, help="the runs' directory (rerun the command to resume)")
+    parser.add_argument("--unlabeled", default="wnut16-unused", help="the text of METHOD+unlabeled variants (data.unlabeled)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a configuration change for every run")
+    parser.add_argument("--replicates", type=int, default=2000, help="bootstrap draws")
+    parser.add_argument("--out", default="", help="OUT.json, OUT.md, OUT.png (default: WORKDIR/study)")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    study = Study(args)
+    try:
+        for variant in study.variants:  # every configuration builds before anything trains
+            study.student_config(variant, 0)
+        study.config("teacher")
+    except SystemExit:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the config file raises
+        parser.error(f"--config {args.config}: {type(err).__name__}: {err}")
+
+    from jaxkd.training.loop import TrainingError
+
+    try:
+        study.run_all()
+    except TrainingError as err:
+        print(f"accuracy.py: error: {err}", file=sys.stderr)
+        return 2
+    summary = summarise(study.evals, study.variants, study.seeds, replicates=args.replicates)
+    import jax
+
+    meta = {
+        "command": "python benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "seeds": len(study.seeds),
+        "replicates": args.replicates,
+        "minutes": (time.perf_counter() - study.started) / 60,
+        "date": time.strftime("%Y-%m-%d"),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].device_kind),
+        "cpu_count": os.cpu_count(),
+    }
+    out = Path(args.out) if args.out else study.workdir / "study"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2))
+    table = markdown(summary, meta)
+    out.with_suffix(".md").write_text(f"`{meta['command']}`\n\n{table}\nThis run: {meta['minutes']:.0f} minutes ({meta['date']}, jax {meta['jax']}, {meta['device']}).\n")
+    try:
+        plot(summary, out.with_suffix(".png"), f"{args.config} {args.student}".strip())
+    except ImportError:
+        print("[study] note: matplotlib is not installed, so no plot (pip install matplotlib)", file=sys.stderr)
+    print(table)
+    print(f"[study] done in {meta['minutes']:.1f} min: {out.with_suffix('.json')}, .md, .png", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

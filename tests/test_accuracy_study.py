@@ -1,0 +1,85 @@
+"""benchmarks/accuracy.py end to end on the tiny set-up: runs, scores,
+statistics, outputs, and a rerun that trains nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from benchmarks import accuracy
+from jaxkd.stats import micro_f1
+
+CONFIG = """
+from tests.runs import tiny_config
+
+CKPT, DATA = {ckpt!r}, {data!r}
+
+
+def get_config(arg="teacher"):
+    if arg == "teacher":  # the session's teacher fixture (copied into the study)
+        return tiny_config(CKPT, DATA, **{{"train.epochs": 3, "train.head_lr": 3e-2, "timing.forward_batches": -1, "log.tensorboard": True}})
+    return tiny_config(CKPT, DATA, **{{"mode": "student", "distill.method": arg, "model.num_layers": 1}})
+"""
+
+
+@pytest.fixture(scope="module")
+def study(assets, teacher, tmp_path_factory):
+    root, ckpt, data = assets
+    tmp = tmp_path_factory.mktemp("study")
+    config = tmp / "study_config.py"
+    config.write_text(CONFIG.format(ckpt=str(ckpt), data=str(data)))
+    shutil.copytree(teacher[0], tmp / "runs" / "teacher")
+    text = tmp / "unlabeled.txt"
+    text.write_text("alice went to rome\nbob saw paris and rome\n" * 8)
+    argv = ["--config", str(config), "--variants", "vanilla,efficient,efficient+unlabeled", "--seeds", "2",
+            "--workdir", str(tmp / "runs"), "--out", str(tmp / "out" / "study"), "--replicates", "200", "--unlabeled", str(text)]
+    assert accuracy.main(argv) == 0
+    return tmp, argv
+
+
+def test_study_scores_every_run_and_compares_with_vanilla(study):
+    tmp, _ = study
+    summary = json.loads((tmp / "out" / "study.json").read_text())["summary"]
+    assert list(summary) == ["teacher", "vanilla", "efficient", "efficient+unlabeled"]
+    unlabeled = json.loads((tmp / "runs" / "efficient+unlabeled" / "seed1" / "eval.json").read_text())
+    assert unlabeled["config"]["data"]["unlabeled"].endswith("unlabeled.txt")
+    assert "vs_vanilla" in summary["efficient+unlabeled"]
+    for variant in ("vanilla", "efficient"):
+        runs = [tmp / "runs" / variant / f"seed{s}" for s in (0, 1)]
+        evals = [json.loads((r / "eval.json").read_text()) for r in runs]
+        # The study's scoring (the labelling API) agrees with the training loop's.
+        for r, e in zip(runs, evals):
+            assert e["test"]["f1"] == pytest.approx(json.loads((r / "results.json").read_text())["test"]["f1"])
+            assert e["config"]["seed"] == int(r.name[-1])
+        assert summary[variant]["test"]["runs"] == pytest.approx([e["test"]["f1"] for e in evals])
+        assert summary[variant]["test"]["std"] == pytest.approx(float(np.std([e["test"]["f1"] for e in evals], ddof=1)))
+    counts = {v: np.array([json.loads((tmp / "runs" / v / f"seed{s}" / "eval.json").read_text())["test"]["counts"] for s in (0, 1)]) for v in ("vanilla", "efficient")}
+    diff = summary["efficient"]["vs_vanilla"]["sentences"]
+    assert diff["difference"] == pytest.approx(micro_f1(counts["efficient"].sum(1)).mean() - micro_f1(counts["vanilla"].sum(1)).mean())
+    assert diff["low"] <= diff["difference"] <= diff["high"] or diff["low"] == diff["high"]
+    table = (tmp / "out" / "study.md").read_text()
+    assert "| efficient |" in table and "| vanilla |" in table and "| teacher |" in table
+    assert (tmp / "out" / "study.png").stat().st_size > 1000
+
+
+def test_a_rerun_reads_the_finished_runs(study, capsys):
+    tmp, argv = study
+    before = (tmp / "runs" / "efficient" / "seed1" / "eval.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert accuracy.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("done earlier") == 7
+    assert (tmp / "runs" / "efficient" / "seed1" / "eval.json").stat().st_mtime_ns == before
+
+
+def test_a_bad_configuration_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        accuracy.main(["--config", str(tmp_path / "none.py"), "--workdir", str(tmp_path)])
+    bad = tmp_path / "bad.py"
+    bad.write_text("def get_config(arg='teacher'):\n    raise ValueError('no such student')\n")
+    with pytest.raises(SystemExit) as exit_:
+        accuracy.main(["--config", str(bad), "--workdir", str(tmp_path)])
+    assert exit_.value.code == 2 and "no such student" in capsys.readouterr().err
