@@ -235,25 +235,41 @@ def markdown(summary: dict, meta: dict) -> str:
 
 
 def plot(summary: dict, path: Path, title: str) -> None:
+    """Left: test F1 by variant (mean and standard deviation over seeds, each
+    seed a dot). Right: each variant minus vanilla, with its 95% interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [n for n in summary if n != "teacher"]
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(1.5 * len(names) + 3, 4.2))
     for i, name in enumerate(names):
         test = summary[name]["test"]
-        ax.scatter([i] * len(test["runs"]), test["runs"], color="0.6", s=12, zorder=2)
-        ax.errorbar([i], [test["mean"]], yerr=[[test["std"]], [test["std"]]], fmt="o", color="C0", capsize=4, zorder=3)
+        left.scatter([i] * len(test["runs"]), test["runs"], color="0.6", s=12, zorder=2)
+        left.errorbar([i], [test["mean"]], yerr=[[test["std"]], [test["std"]]], fmt="o", color="C0", capsize=4, zorder=3)
     if "teacher" in summary:
-        ax.axhline(summary["teacher"]["test"]["mean"], color="C3", linestyle="--", label="teacher")
-        ax.legend(loc="lower right")
-    ax.set_xticks(range(len(names)), names, rotation=20)
-    ax.set_ylabel("test entity F1 (mean ± sd over seeds; dots: seeds)")
-    ax.set_title(title, fontsize=9)
+        left.axhline(summary["teacher"]["test"]["mean"], color="C3", linestyle="--", label="teacher")
+        left.legend(loc="lower right")
+    left.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    left.set_ylabel("test entity F1")
+    left.set_title("by seed; mean ± sd", fontsize=9)
+    compared = [n for n in names if "vs_vanilla" in summary[n]]
+    for i, name in enumerate(compared):
+        for offset, kind, color in ((-0.1, "sentences", "C0"), (0.1, "sentences_and_seeds", "C1")):
+            d = summary[name]["vs_vanilla"][kind]
+            label = {"sentences": "resampling sentences", "sentences_and_seeds": "sentences and seeds"}[kind] if i == 0 else None
+            right.errorbar([i + offset], [d["difference"]], yerr=[[d["difference"] - d["low"]], [d["high"] - d["difference"]]],
+                           fmt="o", color=color, capsize=4, label=label)
+    right.axhline(0.0, color="0.3", linewidth=0.8)
+    right.set_xticks(range(len(compared)), compared, rotation=30, ha="right")
+    right.set_ylabel("test F1 minus vanilla (95% bootstrap interval)")
+    right.set_title("paired difference", fontsize=9)
+    if compared:
+        right.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -295,7 +311,8 @@ def main(argv=None) -> int:
         "command": "python benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seeds": len(study.seeds),
         "replicates": args.replicates,
-        "minutes": (time.perf_counter() - study.started) / 60,
+        "minutes": (time.perf_counter() - study.started) / 60,  # this invocation (runs done earlier are read)
+        "training_minutes": sum(e.get("train_seconds", 0.0) for e in study.evals.values()) / 60,  # every run's, summed
         "date": time.strftime("%Y-%m-%d"),
         "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind),
@@ -305,7 +322,10 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2))
     table = markdown(summary, meta)
-    out.with_suffix(".md").write_text(f"`{meta['command']}`\n\n{table}\nThis run: {meta['minutes']:.0f} minutes ({meta['date']}, jax {meta['jax']}, {meta['device']}).\n")
+    out.with_suffix(".md").write_text(
+        f"`{meta['command']}`\n\n{table}\nTraining, all runs: {meta['training_minutes']:.0f} minutes; this invocation: "
+        f"{meta['minutes']:.0f} minutes ({meta['date']}, jax {meta['jax']}, {meta['device']}, {meta['cpu_count']} CPUs).\n"
+    )
     try:
         plot(summary, out.with_suffix(".png"), f"{args.config} {args.student}".strip())
     except ImportError:

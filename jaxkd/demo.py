@@ -103,7 +103,10 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     print("\nTable 1 (style): entity-level micro P / R / F1 on WNUT-16 (percent; best dev epoch)", file=out)
     print(f"{'model':<28}{'dev F1':>8}{'test P':>8}{'test R':>8}{'test F1':>9}", file=out)
     print(f"{'teacher MiniLM-L6 (6 layers)':<28}{t['dev']['f1']:8.2f}{t['test']['precision']:8.2f}{t['test']['recall']:8.2f}{t['test']['f1']:9.2f}", file=out)
-    setup = summary.get("student_setup", {}).get("name", "")
+    setup = summary.get("student_setup", {})
+    if setup.get("unlabeled"):
+        print("(the distilling students also learnt from the unused training tweets, as unlabelled text)", file=out)
+    setup = setup.get("name", "")
     for method, s in summary["students"].items():
         name = f"student {setup} {method}".replace("  ", " ")
         print(f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}", file=out)
@@ -127,6 +130,8 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
         passes = ", ".join(f"{m} {v:.1f}s" for m, v in cached.items())
         print(f"teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 ({passes})", file=out)
     print("student fwd = loss only; student bwd = compiled train step minus the forward (DESIGN.md, 'Measuring')", file=out)
+    if summary.get("student_setup", {}).get("unlabeled"):
+        print("a distilling student's epoch also runs its unlabelled batches (as many as its labelled ones): about twice vanilla's steps", file=out)
 
 
 # Epochs of each student set-up (the study's: configs/study_wnut16.py).
@@ -140,6 +145,12 @@ def main(argv=None) -> int:
     parser.add_argument("--train-sentences", type=int, default=1000)
     parser.add_argument("--teacher-epochs", type=int, default=4)
     parser.add_argument("--student-epochs", type=int, default=0, help="0: the set-up's (tiny 10, minilm2 3)")
+    parser.add_argument(
+        "--unlabeled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the distilling students also learn from the training tweets the demo leaves out, as unlabelled text",
+    )
     args = parser.parse_args(argv)
     student_epochs = args.student_epochs or STUDENT_EPOCHS[args.student]
 
@@ -164,20 +175,25 @@ def main(argv=None) -> int:
             pass
     checkpoint, layers, _ = STUDENTS[args.student]
     about = f"{checkpoint}, {'all' if not layers else f'first {layers}'} layers, {student_epochs} epochs"
+    if args.unlabeled:
+        about += ", + unused tweets unlabelled"
     try:
         print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} training tweets)", flush=True)
         teacher_dir = workdir / "teacher"
         teacher = run(demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs), teacher_dir)
         summary = {
             "teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)},
-            "student_setup": {"name": args.student, "checkpoint": checkpoint, "num_layers": layers, "epochs": student_epochs},
+            "student_setup": {
+                "name": args.student, "checkpoint": checkpoint, "num_layers": layers, "epochs": student_epochs, "unlabeled": args.unlabeled,
+            },
             "students": {},
         }
         for i, method in enumerate(METHOD_ORDER):
             elapsed = time.perf_counter() - t0
             print(f"[demo] 2/2 student {i + 1}/{len(METHOD_ORDER)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
             cfg = demo_config(
-                "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=student_epochs, student=args.student
+                "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=student_epochs,
+                student=args.student, unlabeled=args.unlabeled,
             )
             res = run(cfg, workdir / method)
             summary["students"][method] = {
