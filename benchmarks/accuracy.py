@@ -42,7 +42,6 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-METHODS = ("vanilla", "efficient", "kbest", "posterior", "structkd")
 SETS = ("test", "dev", "unused")
 
 
@@ -258,15 +257,12 @@ def plot(summary: dict, path: Path, title: str) -> None:
     for i, name in enumerate(compared):
         for offset, kind, color in ((-0.1, "sentences", "C0"), (0.1, "sentences_and_seeds", "C1")):
             d = summary[name]["vs_vanilla"][kind]
-            label = {"sentences": "resampling sentences", "sentences_and_seeds": "sentences and seeds"}[kind] if i == 0 else None
             right.errorbar([i + offset], [d["difference"]], yerr=[[d["difference"] - d["low"]], [d["high"] - d["difference"]]],
-                           fmt="o", color=color, capsize=4, label=label)
+                           fmt="o", color=color, capsize=4)
     right.axhline(0.0, color="0.3", linewidth=0.8)
     right.set_xticks(range(len(compared)), compared, rotation=30, ha="right")
     right.set_ylabel("test F1 minus vanilla (95% bootstrap interval)")
-    right.set_title("paired difference", fontsize=9)
-    if compared:
-        right.legend(loc="lower right", fontsize=8)
+    right.set_title("paired difference; blue: resampling sentences, orange: sentences and seeds", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -277,6 +273,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="configuration file with get_config('teacher') and get_config(VARIANT)")
     parser.add_argument("--student", default="", help="prefix of the student arguments: get_config('STUDENT/VARIANT')")
+    from jaxkd.methods import METHODS
+
     parser.add_argument("--variants", default=",".join(METHODS), help="comma-separated (default: the five methods)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workdir", required=True, help="the runs' directory (rerun the command to resume)")

@@ -63,12 +63,13 @@ from benchmarks._timing import environment  # noqa: E402
 from jaxkd.data.batching import Buckets, make_batches  # noqa: E402
 from jaxkd.data.labels import LabelVocab  # noqa: E402
 from jaxkd.data.tokenization import Row  # noqa: E402
+from jaxkd.methods import REGISTRY  # noqa: E402
 from jaxkd.models.bert import BertConfig, BertModel  # noqa: E402
 from jaxkd.models.tagger import Tagger  # noqa: E402
 from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
 from jaxkd.training.targets import TeacherCache  # noqa: E402
 
-METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient", "efficient_cached")
+METHODS = tuple(REGISTRY) + ("efficient_cached",)  # efficient with the teacher cache
 PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
 PAPER_V100 = {  # Table 2 of Lin et al. (2022), seconds per CoNLL-2003 epoch
     "vanilla": (0, 19, 35, 54),

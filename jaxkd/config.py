@@ -132,7 +132,7 @@ def base() -> ml_collections.ConfigDict:
 
 def paper_student(c: ml_collections.ConfigDict, method: str) -> ml_collections.ConfigDict:
     """The paper's student set-up: first 3 pre-trained layers, lr 2e-4, ``method``."""
-    from jaxkd.losses import METHODS
+    from jaxkd.methods import METHODS
 
     if method not in METHODS:
         raise ValueError(f"config argument must be 'teacher' or one of {METHODS}; got {method!r}")

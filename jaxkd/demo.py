@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-METHOD_ORDER = ("vanilla", "efficient", "kbest", "posterior", "structkd")
+from jaxkd.methods import METHODS
+
 PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
 
 
@@ -188,9 +189,9 @@ def main(argv=None) -> int:
             },
             "students": {},
         }
-        for i, method in enumerate(METHOD_ORDER):
+        for i, method in enumerate(METHODS):
             elapsed = time.perf_counter() - t0
-            print(f"[demo] 2/2 student {i + 1}/{len(METHOD_ORDER)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
+            print(f"[demo] 2/2 student {i + 1}/{len(METHODS)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
             cfg = demo_config(
                 "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=student_epochs,
                 student=args.student, unlabeled=args.unlabeled,

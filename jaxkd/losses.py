@@ -6,8 +6,8 @@ scores or outputs where needed) and returns a per-sentence ``[B]`` loss, except
 the whole batch (as the method defines it) and returns a scalar. Padded
 positions never count, and all-padding rows contribute exactly 0.
 
-Method names (used in configs and results): ``vanilla``, ``kbest``,
-``posterior``, ``structkd``, ``efficient``.
+The methods themselves (what each needs from the teacher, which term it
+trains with) are listed once, in :mod:`jaxkd.methods`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import jax.numpy as jnp
 
 from jaxkd import crf
 
-METHODS = ("vanilla", "kbest", "posterior", "structkd", "efficient")
 # Full float32 for the small contractions of the losses: a GPU would otherwise
 # multiply float32 matrices in TF32 (10-bit mantissa).
 EXACT = jax.lax.Precision.HIGHEST

@@ -12,6 +12,7 @@ from flax import nnx
 from jaxkd import losses
 from jaxkd.data.batching import Buckets, make_batches
 from jaxkd.data.tokenization import Row
+from jaxkd.methods import ScoreTargets
 from jaxkd.models.bert import BertConfig, BertModel
 from jaxkd.models.tagger import Tagger
 from jaxkd.training.head_fit import fit_head
@@ -34,7 +35,10 @@ def _setup():
         "start": rng.normal(size=N).astype(np.float32),
         "end": rng.normal(size=N).astype(np.float32),
     }
-    targets = {id(b): dict(teacher, emissions=(3 * rng.normal(size=b.word_mask.shape + (N,)) + np.arange(N)).astype(np.float32)) for b in batches}
+    targets = {
+        id(b): ScoreTargets(emissions=(3 * rng.normal(size=b.word_mask.shape + (N,)) + np.arange(N)).astype(np.float32), **teacher)
+        for b in batches
+    }
     return split(student), batches, lambda b: targets[id(b)]
 
 
@@ -44,7 +48,7 @@ def _loss(parts, params, batches, targets_of):
     for b in batches:
         s = _merge(parts.eval_def, params, parts.rest)(b)
         t = targets_of(b)
-        teacher = losses.CRFScores(jnp.asarray(t["emissions"]), t["transitions"], t["start"], t["end"])
+        teacher = losses.CRFScores(jnp.asarray(t.emissions), t.transitions, t.start, t.end)
         total = total + losses.efficient_kd_terms(s, teacher, b.word_mask).total
     return total
 

@@ -144,12 +144,12 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     for method in ("efficient", "kbest", "posterior", "structkd"):
         fn = teacher_fn(t_parts, DistillSpec(method=method))
         cache = TeacherCache.build(fn, t_params, t_parts.rest, encoded.batches("train", 32, shuffle=False))
-        direct = dict(jax.device_get(fn(t_params, t_parts.rest, batch)))
+        direct = jax.device_get(fn(t_params, t_parts.rest, batch))._asdict()
         for name in ("emissions", "unary", "pairwise"):  # the cache holds valid words only
             if name in direct:
                 shape = batch.word_mask.shape + (1,) * (direct[name].ndim - 2)
                 direct[name] = direct[name] * batch.word_mask.reshape(shape)
-        cached = cache.assemble(batch)
+        cached = cache.assemble(batch)._asdict()
         assert set(direct) == set(cached)
         for name in direct:
             np.testing.assert_allclose(cached[name], direct[name], rtol=1e-4, atol=1e-5, err_msg=f"{method}:{name}")

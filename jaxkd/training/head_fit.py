@@ -53,8 +53,8 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
       parts: the student's :class:`~jaxkd.training.steps.Split`.
       params, rest: the student's state (its encoder is used as it is).
       batches: training batches (each row once).
-      targets_of: ``batch -> {"emissions": [B, W, N], "transitions": [N, N],
-        "start": [N], "end": [N]}`` (the teacher cache or the teacher).
+      targets_of: ``batch ->`` :class:`jaxkd.methods.ScoreTargets` (the
+        teacher cache or the teacher).
       ridge: L2 penalty on W, relative to the mean weighted squared feature
         (0: the exact minimiser).
       progress: called after each batch.
@@ -69,14 +69,14 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
         h = np.asarray(jax.device_get(features(params, rest, batch)), np.float64)
         tg = targets_of(batch)
         mask = np.asarray(batch.word_mask)
-        num_tags = np.asarray(tg["emissions"]).shape[-1]
+        num_tags = np.asarray(tg.emissions).shape[-1]
         first = np.zeros_like(mask)
         first[:, 0] = mask[:, 0]
         x = h[mask]
         is_first = first[mask].astype(np.float64)
         design = np.concatenate([x, (1.0 - is_first)[:, None], is_first[:, None]], axis=1)
         weight = np.where(is_first > 0, 1.0, float(num_tags))
-        y = np.asarray(tg["emissions"], np.float64)[mask]
+        y = np.asarray(tg.emissions, np.float64)[mask]
         g = (design * weight[:, None]).T @ design
         r = (design * weight[:, None]).T @ y
         gram = g if gram is None else gram + g
@@ -94,9 +94,9 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
     new = {
         ("head", "kernel"): kernel,
         ("head", "bias"): c1,
-        ("transitions",): np.asarray(tg["transitions"], np.float64),
-        ("start",): np.asarray(tg["start"], np.float64) + c0 - c1,
-        ("end",): np.asarray(tg["end"], np.float64),
+        ("transitions",): np.asarray(tg.transitions, np.float64),
+        ("start",): np.asarray(tg.start, np.float64) + c0 - c1,
+        ("end",): np.asarray(tg.end, np.float64),
     }
 
     def put(path, leaf):

@@ -28,7 +28,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxkd import losses, offline
+from jaxkd import losses, methods, offline
 from jaxkd.config import base as base_config
 from jaxkd.data.pipeline import EncodedCorpus, encode_corpus
 from jaxkd.data.sources import load_corpus
@@ -64,8 +64,8 @@ def _progress(total: int, desc: str, mode: str):
 def validate(config: ml_collections.ConfigDict) -> None:
     if config.mode not in ("teacher", "student"):
         raise TrainingError(f"mode must be 'teacher' or 'student'; got {config.mode!r}")
-    if config.distill.method not in losses.METHODS:
-        raise TrainingError(f"distill.method must be one of {losses.METHODS}; got {config.distill.method!r}")
+    if config.distill.method not in methods.REGISTRY:
+        raise TrainingError(f"distill.method must be one of {', '.join(methods.REGISTRY)}; got {config.distill.method!r}")
     if config.distill.lambda_schedule not in losses.SCHEDULES:
         raise TrainingError(f"distill.lambda_schedule must be one of {losses.SCHEDULES}")
     if config.mode == "teacher" and config.distill.method != "vanilla":
@@ -255,11 +255,6 @@ def score_split(decode, params, rest, encoded, split_name, batch_size) -> dict:
 # the teacher of a student
 # ---------------------------------------------------------------------------
 
-# Methods whose teacher targets are distributions over tag moves: a move the
-# student forbids but the teacher allows makes their loss unbounded below.
-DISTRIBUTION_METHODS = ("kbest", "posterior", "structkd")
-
-
 def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
     """Refuses a teacher that cannot teach this student: unfinished (unless a
     checkpoint is named), without checkpoint, another label set, another
@@ -298,7 +293,7 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
             f"set --config.model.window={t_encoder.window}"
         )
     meta = json.loads((model_files.model_dir(teacher) / "tagger.json").read_text())
-    if config.model.constraints and not meta["constrained"] and config.distill.method in DISTRIBUTION_METHODS:
+    if config.model.constraints and not meta["constrained"] and methods.get(config.distill.method).learns_distribution:
         raise TrainingError(
             f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
             f"unconstrained teacher {teacher} (trained with model.constraints = False): the teacher puts mass on moves "
@@ -472,7 +467,7 @@ def _resume(state: RunState, resume: bool) -> None:
 class Targets(NamedTuple):
     """The teacher's targets of a training batch, from the cache or computed."""
 
-    of: Any  # (batch, gold: bool) -> targets dict (None when not distilling)
+    of: Any  # (batch, gold: bool) -> the method's targets (None when not distilling)
     cached: bool
     cache_s: float  # seconds this run spent caching them
     reused: bool = False  # the cache came from an earlier run of this process
@@ -507,7 +502,7 @@ def _teacher_targets(state: RunState) -> Targets:
         name = "train" if gold else "unlabeled"
         return caches[name].assemble(batch) if caches else t_fn(t_params, t_parts.rest, batch)
 
-    if state.spec.method == "efficient" and config.distill.fit_head and state.start_epoch == 0:
+    if methods.get(state.spec.method).fits_head and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
         bar = _progress(len(rows["train"]), "fitting the head", config.log.progress)
         state.params, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update())

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxkd import crf, losses
+from jaxkd import crf, losses, methods
 from jaxkd.losses import CRFScores
 from jaxkd.models.tagger import Tagger
 
@@ -101,24 +101,13 @@ def _real_rows(mask):
     return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
 
 
-def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets: dict, constraints):
-    """Mean over sentences (or, for ``efficient``, over sub-structures) of the
-    method's distillation term, from the teacher ``targets`` of the batch."""
-    rows = _real_rows(mask)
-    if spec.method == "efficient":
-        teacher = CRFScores(targets["emissions"], targets["transitions"], targets["start"], targets["end"])
-        return losses.efficient_kd(student, teacher, mask, emissions_only=spec.emissions_only)
-    if spec.method == "kbest":
-        per = losses.kbest_kd(student, mask, targets["paths"], targets["weights"], constraints=constraints, algorithm=spec.algorithm)
-    elif spec.method == "posterior":
-        per = losses.posterior_kd(
-            student, targets["unary"], mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
-        )
-    elif spec.method == "structkd":
-        per = losses.structkd(student, mask, targets["unary"], targets["pairwise"], constraints=constraints, algorithm=spec.algorithm)
-    else:
+def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
+    """The method's distillation term of a batch (:data:`jaxkd.methods.REGISTRY`),
+    from the teacher ``targets`` of the batch (its targets type)."""
+    kd = methods.get(spec.method).kd
+    if kd is None:
         raise ValueError(f"no distillation term for method {spec.method!r}")
-    return jnp.sum(per) / rows
+    return kd(spec, student, mask, targets, constraints)
 
 
 def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constraints, *, use_kd: bool, use_nll: bool):
@@ -215,23 +204,15 @@ def teacher_fn(parts: Split, spec: DistillSpec):
 
 
 def _teacher_fn(parts: Split, spec: DistillSpec):
+    make_targets = methods.get(spec.method).targets
+    if make_targets is None:
+        raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
+
     @jax.jit
     def targets(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
-        s = jax.lax.stop_gradient(model(batch))
-        mask, cons = batch.word_mask, model.constraints
-        if spec.method == "efficient":
-            return {"emissions": s.emissions, "transitions": s.transitions, "start": s.start, "end": s.end}
-        if spec.method == "kbest":
-            paths, path_scores = crf.kbest(s.emissions, mask, *s.crf_args(), spec.kbest_k, constraints=cons)
-            return {"paths": paths, "weights": losses.kbest_weights(path_scores, spec.kbest_weights)}
-        if spec.method == "posterior":
-            unary, _ = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=cons, algorithm=spec.algorithm)
-            return {"unary": unary}
-        if spec.method == "structkd":
-            unary, pairwise = losses.teacher_marginals(s, mask, constraints=cons, algorithm=spec.algorithm)
-            return {"unary": unary, "pairwise": pairwise}
-        raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
+        scores = jax.lax.stop_gradient(model(batch))
+        return make_targets(spec, scores, batch.word_mask, model.constraints)
 
     return targets
 

@@ -1,0 +1,161 @@
+"""The distillation methods, one entry each: what a method needs from the
+teacher (a typed structure of arrays per batch) and its distillation term.
+
+Everything that depends on the method reads :data:`REGISTRY`: the compiled
+teacher and train step (``jaxkd/training/steps.py``), the teacher cache
+(``jaxkd/training/targets.py``), configuration checks, the demo and the
+benchmarks. Adding a method is one targets type, its two functions and one
+:class:`Method` entry here, plus its loss in :mod:`jaxkd.losses`.
+
+Each targets type lists, in ``LAYOUT``, how the teacher cache keeps every
+field of a row:
+
+* ``WORD``: ``[B, W, ...]``, one value per word (a row keeps its first n);
+* ``PATHS``: ``[B, K, W]``, per path and word (a row keeps ``[K, n]``);
+* ``ROW``: ``[B, ...]``, one value per row;
+* ``GLOBAL``: the same for every row (the teacher's CRF parameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax.numpy as jnp
+
+from jaxkd import crf, losses
+from jaxkd.losses import CRFScores
+
+WORD, PATHS, ROW, GLOBAL = "word", "paths", "row", "global"
+
+
+class ScoreTargets(NamedTuple):
+    """``efficient``: the teacher's CRF scores. emissions ``[B, W, N]``,
+    transitions ``[N, N]``, start ``[N]``, end ``[N]`` (float)."""
+
+    emissions: Any
+    transitions: Any
+    start: Any
+    end: Any
+
+    LAYOUT = (WORD, GLOBAL, GLOBAL, GLOBAL)
+
+
+class KBestTargets(NamedTuple):
+    """``kbest``: the teacher's K best paths ``[B, K, W] int`` and their
+    weights ``[B, K] float``."""
+
+    paths: Any
+    weights: Any
+
+    LAYOUT = (PATHS, ROW)
+
+
+class UnaryTargets(NamedTuple):
+    """``posterior``: the teacher's tag marginals ``[B, W, N] float`` (at the
+    method's temperature)."""
+
+    unary: Any
+
+    LAYOUT = (WORD,)
+
+
+class PairTargets(NamedTuple):
+    """``structkd``: the teacher's tag marginals ``[B, W, N]`` and adjacent
+    pair marginals ``[B, W, N, N]`` (float)."""
+
+    unary: Any
+    pairwise: Any
+
+    LAYOUT = (WORD, WORD)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One distillation method.
+
+    Attributes:
+      name: the ``distill.method`` value.
+      title: the paper it comes from, for tables.
+      targets: ``(spec, teacher: CRFScores, mask [B, W] bool, constraints) ->
+        targets`` (None: needs no teacher).
+      kd: ``(spec, student: CRFScores, mask, targets, constraints) -> scalar``,
+        the batch's distillation term (None: no such term).
+      learns_distribution: the student matches the teacher's distribution over
+        tag moves, so a move the student forbids but the teacher allows leaves
+        the loss without a lower bound.
+      fits_head: ``distill.fit_head`` applies (the term is least squares on
+        the scores).
+    """
+
+    name: str
+    title: str
+    targets: Callable | None = None
+    kd: Callable | None = None
+    learns_distribution: bool = False
+    fits_head: bool = False
+
+
+def _rows(mask):
+    return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
+
+
+def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
+    return ScoreTargets(s.emissions, s.transitions, s.start, s.end)
+
+
+def _scores_kd(spec, student: CRFScores, mask, t: ScoreTargets, constraints):
+    teacher = CRFScores(t.emissions, t.transitions, t.start, t.end)
+    return losses.efficient_kd(student, teacher, mask, emissions_only=spec.emissions_only)
+
+
+def _kbest_targets(spec, s: CRFScores, mask, constraints) -> KBestTargets:
+    paths, path_scores = crf.kbest(s.emissions, mask, *s.crf_args(), spec.kbest_k, constraints=constraints)
+    return KBestTargets(paths, losses.kbest_weights(path_scores, spec.kbest_weights))
+
+
+def _kbest_kd(spec, student: CRFScores, mask, t: KBestTargets, constraints):
+    per = losses.kbest_kd(student, mask, t.paths, t.weights, constraints=constraints, algorithm=spec.algorithm)
+    return jnp.sum(per) / _rows(mask)
+
+
+def _posterior_targets(spec, s: CRFScores, mask, constraints) -> UnaryTargets:
+    unary, _ = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
+    return UnaryTargets(unary)
+
+
+def _posterior_kd(spec, student: CRFScores, mask, t: UnaryTargets, constraints):
+    per = losses.posterior_kd(
+        student, t.unary, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
+    )
+    return jnp.sum(per) / _rows(mask)
+
+
+def _pair_targets(spec, s: CRFScores, mask, constraints) -> PairTargets:
+    return PairTargets(*losses.teacher_marginals(s, mask, constraints=constraints, algorithm=spec.algorithm))
+
+
+def _pair_kd(spec, student: CRFScores, mask, t: PairTargets, constraints):
+    per = losses.structkd(student, mask, t.unary, t.pairwise, constraints=constraints, algorithm=spec.algorithm)
+    return jnp.sum(per) / _rows(mask)
+
+
+# In the order tables show them.
+REGISTRY = {
+    m.name: m
+    for m in (
+        Method("vanilla", "gold NLL only"),
+        Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd, fits_head=True),
+        Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True),
+        Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True),
+        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True),
+    )
+}
+METHODS = tuple(REGISTRY)
+
+
+def get(name: str) -> Method:
+    """The method called ``name``; ValueError naming the choices otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown distillation method {name!r}; choose from {', '.join(METHODS)}")
+    return REGISTRY[name]
