@@ -2,19 +2,23 @@
 ``<workdir>/results.json``.
 
 Per-epoch timings follow shared/DESIGN.md: compilation is excluded (every
-compiled variant and shape is warmed up before the epoch starts), each phase is
-timed on compiled calls with ``block_until_ready``:
+compiled variant and shape is warmed up before the epoch starts), and phases
+are timed on compiled calls with ``block_until_ready``:
 
 * ``teacher_forward_s``: computing the teacher targets of every batch (0 when
   they come from the cache; its one-time cost is ``teacher_cache_s``);
-* ``student_forward_s``: the loss alone, on its own compiled function;
-* ``student_backward_s``: the compiled train step (gradient + update) minus
-  the forward;
+* ``student_forward_s``: the loss alone, on its own compiled function (timed
+  on ``timing.forward_batches`` batches, extrapolated to the epoch);
+* ``student_backward_s``: the train steps (gradient + update) minus the
+  forward. The steps run back to back, :data:`IN_FLIGHT` ahead of the host,
+  which prepares the next batches meanwhile: their time is the epoch's wall
+  time less the separately timed teacher and forward passes;
 * ``total_s``: the sum of the three.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -592,6 +596,12 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
         warmed.add(key)
 
 
+# Training steps dispatched ahead of the host reading their loss: the host
+# prepares the next batches (cache assembly, transfer) while the compiled steps
+# run, and a NaN loss still stops the epoch at most this many steps late.
+IN_FLIGHT = 2
+
+
 def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
     """One epoch of training steps (compiled first); returns its row of the
     history, dev F1 still to come."""
@@ -604,38 +614,54 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
 
     probe = _probe_batches(steps, config.timing.forward_batches)
     _warm_up(state, steps, probe, targets_of, lam, warmed)
-    t_teacher = t_fwd = t_step = t_step_probe = 0.0
+    t_teacher = t_fwd = t_step_probe = 0.0
     loss_sums = {True: 0.0, False: 0.0}  # by gold
+    pending: collections.deque = collections.deque()  # (step, gold, loss on the device)
     bar = _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress)
+
+    def settle(until: int) -> None:
+        """Reads the losses of the oldest steps until ``until`` remain in flight."""
+        while len(pending) > until:
+            i, gold, loss = pending.popleft()
+            loss = float(loss)  # waits for step i
+            if not math.isfinite(loss):
+                bar.close()
+                _stop_on_nan(state, loss, epoch, i)
+            loss_sums[gold] += loss
+            bar.update()
+            bar.set_postfix_str(f"loss {loss:.4f}")
+
     wall0 = time.perf_counter()
     for i, (batch, gold) in enumerate(steps):
         use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
-        t0 = time.perf_counter()
-        tg = jax.block_until_ready(targets_of(batch, gold, use_kd))
-        if use_kd and not targets.cached:
+        if use_kd and not targets.cached:  # the teacher per batch: timed on its own
+            settle(0)
+            t0 = time.perf_counter()
+            tg = jax.block_until_ready(targets_of(batch, gold, use_kd))
             t_teacher += time.perf_counter() - t0
-        if i in probe:
+        else:
+            tg = targets_of(batch, gold, use_kd)
+        if i in probe:  # the forward alone, then the step, each timed on an idle device
+            settle(0)
             t0 = time.perf_counter()
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
             t_fwd += time.perf_counter() - t0
-        t0 = time.perf_counter()
+            t0 = time.perf_counter()
         state.params, state.opt_state, loss = fns.train_step(
             state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
         )
-        loss = float(loss)  # blocks
-        dt = time.perf_counter() - t0
-        t_step += dt
+        pending.append((i, gold, loss))
         if i in probe:
-            t_step_probe += dt
-        if not math.isfinite(loss):
-            bar.close()
-            _stop_on_nan(state, loss, epoch, i)
-        loss_sums[gold] += loss
-        bar.update()
-        bar.set_postfix_str(f"loss {loss:.4f}")
+            settle(0)
+            t_step_probe += time.perf_counter() - t0
+        settle(IN_FLIGHT)
+    settle(0)
     wall = time.perf_counter() - wall0
     bar.close()
+    # The steps' share of the epoch: its wall time less the separately timed
+    # teacher and forward passes (host preparation overlaps the steps).
+    t_step = max(wall - t_teacher - t_fwd, 0.0)
     # Extrapolate the forward share from the timed batches to the epoch.
     if not probe:
         fwd = None
