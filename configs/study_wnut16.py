@@ -12,16 +12,15 @@ benchmarks/accuracy.py's variant METHOD+unlabeled adds the 916 training
 tweets past the first 1,000 as unlabelled text (data.unlabeled).
 """
 
-from jaxkd.demo import demo_config
+from jaxkd.demo import STUDENTS, demo_config
 
 TRAIN_SENTENCES = 1000
-EPOCHS = {"tiny": 10, "minilm2": 3}
 
 
 def get_config(arg: str = "teacher"):
     if arg == "teacher":
         return demo_config("teacher", train_sentences=TRAIN_SENTENCES, epochs=4)
     student, _, variant = arg.partition("/")
-    if student not in EPOCHS or not variant:
-        raise ValueError(f"argument must be 'teacher' or STUDENT/VARIANT with STUDENT in {sorted(EPOCHS)}; got {arg!r}")
-    return demo_config("student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=EPOCHS[student], student=student)
+    if student not in STUDENTS or not variant:
+        raise ValueError(f"argument must be 'teacher' or STUDENT/VARIANT with STUDENT in {sorted(STUDENTS)}; got {arg!r}")
+    return demo_config("student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=STUDENTS[student].epochs, student=student)

