@@ -602,6 +602,16 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
 IN_FLIGHT = 2
 
 
+@dataclasses.dataclass
+class _EpochClock:
+    """Seconds of an epoch: its wall time and the passes timed on their own."""
+
+    teacher: float = 0.0  # teacher targets computed per batch
+    forward: float = 0.0  # the probed batches' forward alone
+    probed_steps: float = 0.0  # the probed batches' train steps
+    wall: float = 0.0
+
+
 def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
     """One epoch of training steps (compiled first); returns its row of the
     history, dev F1 still to come."""
@@ -614,7 +624,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
 
     probe = _probe_batches(steps, config.timing.forward_batches)
     _warm_up(state, steps, probe, targets_of, lam, warmed)
-    t_teacher = t_fwd = t_step_probe = 0.0
+    clock = _EpochClock()
     loss_sums = {True: 0.0, False: 0.0}  # by gold
     pending: collections.deque = collections.deque()  # (step, gold, loss on the device)
     bar = _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress)
@@ -639,14 +649,14 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
             settle(0)
             t0 = time.perf_counter()
             tg = jax.block_until_ready(targets_of(batch, gold, use_kd))
-            t_teacher += time.perf_counter() - t0
+            clock.teacher += time.perf_counter() - t0
         else:
             tg = targets_of(batch, gold, use_kd)
         if i in probe:  # the forward alone, then the step, each timed on an idle device
             settle(0)
             t0 = time.perf_counter()
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
-            t_fwd += time.perf_counter() - t0
+            clock.forward += time.perf_counter() - t0
             t0 = time.perf_counter()
         state.params, state.opt_state, loss = fns.train_step(
             state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
@@ -654,19 +664,24 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         pending.append((i, gold, loss))
         if i in probe:
             settle(0)
-            t_step_probe += time.perf_counter() - t0
+            clock.probed_steps += time.perf_counter() - t0
         settle(IN_FLIGHT)
     settle(0)
-    wall = time.perf_counter() - wall0
+    clock.wall = time.perf_counter() - wall0
     bar.close()
+    return _epoch_row(state, epoch, lam, steps, len(probe), clock, loss_sums)
+
+
+def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, clock: _EpochClock, loss_sums: dict) -> dict:
+    """The epoch's row of the history: mean losses and seconds by phase."""
     # The steps' share of the epoch: its wall time less the separately timed
     # teacher and forward passes (host preparation overlaps the steps).
-    t_step = max(wall - t_teacher - t_fwd, 0.0)
+    t_step = max(clock.wall - clock.teacher - clock.forward, 0.0)
     # Extrapolate the forward share from the timed batches to the epoch.
-    if not probe:
+    if not probed:
         fwd = None
     else:
-        fwd = t_fwd if len(probe) == len(steps) else (t_fwd / max(t_step_probe, 1e-12)) * t_step
+        fwd = clock.forward if probed == len(steps) else (clock.forward / max(clock.probed_steps, 1e-12)) * t_step
         fwd = min(fwd, t_step)
     labeled = sum(gold for _, gold in steps)
     row = {
@@ -674,12 +689,12 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         "loss": loss_sums[True] / labeled,
         "lambda": lam,
         "dev_f1": None,  # set by _end_epoch
-        "teacher_forward_s": t_teacher,
+        "teacher_forward_s": clock.teacher,
         "student_forward_s": fwd,
         "student_backward_s": None if fwd is None else t_step - fwd,
-        "total_s": t_teacher + t_step,
-        "wall_s": wall,
-        "forward_timed_batches": len(probe),
+        "total_s": clock.teacher + t_step,
+        "wall_s": clock.wall,
+        "forward_timed_batches": probed,
     }
     if state.unlabeled_per_epoch:  # the KD term of the unlabelled batches
         row["unlabeled_batches"] = len(steps) - labeled
