@@ -59,6 +59,10 @@ Every key, with its default and meaning::
                        (-1: all; k: the first k of the commonest shape, the
                        rest extrapolated). 0 (default): no extra forward
                        passes; results then give student_forward_s = null
+  mesh.data            devices on the data axis (data parallel: parameters
+                       replicated, batch rows split; train.batch_size is the
+                       global batch and must divide by it); 0 = every device
+  mesh.model           1 (named in the shardings; model parallelism later)
   log.progress         "auto" (bars on a terminal, else a line every 30 s),
                        "always" (bars), "lines" or "never"
   log.tensorboard      scalars per epoch under <workdir>/tensorboard (when
@@ -123,6 +127,10 @@ def base() -> ml_collections.ConfigDict:
 
     c.timing = ml_collections.ConfigDict()
     c.timing.forward_batches = 0
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = 0
+    c.mesh.model = 1
 
     c.log = ml_collections.ConfigDict()
     c.log.progress = "auto"

@@ -46,7 +46,7 @@ def _features_fn(parts):
     return features
 
 
-def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, progress=None):
+def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, progress=None, place=None):
     """``params`` with the head and CRF parameters set to the minimiser.
 
     Args:
@@ -58,6 +58,7 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
       ridge: L2 penalty on W, relative to the mean weighted squared feature
         (0: the exact minimiser).
       progress: called after each batch.
+      place: puts a batch where ``params`` are (e.g. split over a mesh).
 
     Returns:
       (params, info) with ``info["words"]`` the number of words fitted.
@@ -66,7 +67,7 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
     gram = rhs = tg = None
     count = 0
     for batch in batches:
-        h = np.asarray(jax.device_get(features(params, rest, batch)), np.float64)
+        h = np.asarray(jax.device_get(features(params, rest, place(batch) if place else batch)), np.float64)
         tg = targets_of(batch)
         mask = np.asarray(batch.word_mask)
         num_tags = np.asarray(tg.emissions).shape[-1]

@@ -44,6 +44,7 @@ from jaxkd.progress import progress
 from jaxkd.training import checkpoint, model_files
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.head_fit import fit_head
+from jaxkd.training.mesh import Placement
 from jaxkd.training.steps import DistillSpec, OptimizerSettings, Split, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
@@ -116,6 +117,8 @@ RANGES = {
     "train.weight_decay": (0.0, 1.0, "in [0, 1]"),
     "train.clip_norm": (0.0, INF, ">= 0 (0: no clipping)"),
     "timing.forward_batches": (-1, INF, ">= -1 (-1: every batch, 0: none)"),
+    "mesh.data": (0, INF, ">= 0 (0: every device)"),
+    "mesh.model": (1, 1, "1 (model parallelism is not built yet)"),
 }
 
 
@@ -190,7 +193,7 @@ def _limit(corpus, n):
 # Keys that a resumed run may change (e.g. a lower learning rate after a NaN).
 RESUMABLE_KEYS = frozenset({
     "compile_cache", "train.epochs", "train.encoder_lr", "train.head_lr", "train.eval_test_every_epoch",
-    "timing.forward_batches", "log.progress",
+    "timing.forward_batches", "log.progress", "mesh.data",
 })
 
 
@@ -241,16 +244,17 @@ def _flat(d, prefix=""):
 # ---------------------------------------------------------------------------
 
 
-def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int) -> list[list[str]]:
-    """Viterbi tags of every word of a split, as label strings per sentence."""
+def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *, place=None) -> list[list[str]]:
+    """Viterbi tags of every word of a split, as label strings per sentence
+    (``place``: puts a batch where the parameters are, e.g. over a mesh)."""
     batches = encoded.batches(split_name, batch_size, shuffle=False)
-    values = [np.asarray(decode(params, rest, b)) for b in batches]
+    values = [np.asarray(decode(params, rest, place(b) if place else b)) for b in batches]
     per_sentence = encoded.stitch(split_name, batches, values)
     return [encoded.corpus.labels.decode(ids) for ids in per_sentence]
 
 
-def score_split(decode, params, rest, encoded, split_name, batch_size) -> dict:
-    pred = predict_split(decode, params, rest, encoded, split_name, batch_size)
+def score_split(decode, params, rest, encoded, split_name, batch_size, *, place=None) -> dict:
+    pred = predict_split(decode, params, rest, encoded, split_name, batch_size, place=place)
     gold = [list(s.tags) for s in encoded.corpus.splits[split_name]]
     return entity_scores(gold, pred)
 
@@ -371,6 +375,7 @@ class RunState:
     encoded: EncodedCorpus
     parts: Split
     fns: Any  # StudentFns
+    placement: Placement  # one device, or a mesh (data parallel)
     steps_per_epoch: int  # labelled + unlabelled batches of a distilling epoch (dropout keys)
     unlabeled_per_epoch: int  # unlabelled batches in an epoch whose lambda is above 0
     params: Any
@@ -432,7 +437,14 @@ def _set_up(config, workdir: Path) -> RunState:
     )
     model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
-    state = RunState(config, workdir, spec, corpus, encoded, parts, None, 0, 0, parts.params, None)
+    try:
+        placement = Placement(int(config.mesh.data), int(config.mesh.model))
+        placement.check_batch("train.batch_size", config.train.batch_size)
+        placement.check_batch("train.eval_batch_size", config.train.eval_batch_size)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
+    parts = parts._replace(params=placement.replicate(parts.params), rest=placement.replicate(parts.rest))
+    state = RunState(config, workdir, spec, corpus, encoded, parts, None, placement, 0, 0, parts.params, None)
     labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))
     state.unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
     state.steps_per_epoch = labeled + state.unlabeled_per_epoch
@@ -463,7 +475,7 @@ def _resume(state: RunState, resume: bool) -> None:
     if not resume:
         raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
     restored = checkpoint.restore(ckpt_dir / "latest", {"params": state.params, "opt_state": state.opt_state})
-    state.params, state.opt_state = restored["params"], restored["opt_state"]
+    state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
     state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
     log(f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} (best dev F1 so far {state.best['dev_f1']:.2f})")
 
@@ -491,25 +503,31 @@ def _teacher_targets(state: RunState) -> Targets:
         return Targets(None, False, 0.0)
     t_parts = split(model_files.abstract_tagger(config.teacher_workdir))
     t_ckpt = Path(config.teacher_workdir) / "checkpoints" / (config.distill.teacher_checkpoint or "best")
-    t_params = checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"]
-    t_fn = teacher_fn(t_parts, state.spec)
+    place = state.placement
+    t_params, t_rest = place.replicate((checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"], t_parts.rest))
+    compiled_teacher = teacher_fn(t_parts, state.spec)
+
+    def t_fn(params, rest, batch):  # a host batch: the cache reads its row ids
+        return compiled_teacher(params, rest, place.rows(batch))
+
     # The training set in file order, for the one-time passes (cache, head fit).
     splits = ("train", "unlabeled") if state.unlabeled_per_epoch else ("train",)
     rows = {name: state.encoded.batches(name, config.train.eval_batch_size, shuffle=False) for name in splits}
     caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
         for name in splits:
-            caches[name], fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_parts.rest, name, rows[name])
+            caches[name], fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_rest, name, rows[name])
             cache_s, reused = cache_s + (caches[name].seconds if fresh else 0.0), reused or not fresh
 
     def of(batch, gold=True):
         name = "train" if gold else "unlabeled"
-        return caches[name].assemble(batch) if caches else t_fn(t_params, t_parts.rest, batch)
+        return place.targets(caches[name].assemble(batch)) if caches else t_fn(t_params, t_rest, batch)
 
     if methods.get(state.spec.method).fits_head and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
         bar = _progress(len(rows["train"]), "fitting the head", config.log.progress)
-        state.params, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update())
+        fitted, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update(), place=place.rows)
+        state.params = place.replicate(fitted)
         bar.close()
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
             f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
@@ -582,12 +600,13 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
     """Compiles every shape and variant of this epoch's steps outside the timed epoch."""
     fns = state.fns
     probe_shapes = {steps[i][0].input_ids.shape + steps[i][0].word_mask.shape for i in probe}
-    for b, gold in steps:
+    for host_batch, gold in steps:
         use_kd, use_nll = _variant(lam, gold)
-        key = (b.input_ids.shape, b.word_mask.shape, use_kd, use_nll)
+        key = (host_batch.input_ids.shape, host_batch.word_mask.shape, use_kd, use_nll)
         if key in warmed:
             continue
-        tg = jax.block_until_ready(targets_of(b, gold, use_kd))
+        tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
+        b = state.placement.rows(host_batch)
         k = dropout_key(state.config.seed, 0)
         if gold and b.input_ids.shape + b.word_mask.shape in probe_shapes:
             jax.block_until_ready(fns.forward_loss(state.params, state.rest, b, tg, lam, k, use_kd=use_kd, use_nll=use_nll))
@@ -642,16 +661,17 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
             bar.set_postfix_str(f"loss {loss:.4f}")
 
     wall0 = time.perf_counter()
-    for i, (batch, gold) in enumerate(steps):
+    for i, (host_batch, gold) in enumerate(steps):
         use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
             settle(0)
             t0 = time.perf_counter()
-            tg = jax.block_until_ready(targets_of(batch, gold, use_kd))
+            tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
             clock.teacher += time.perf_counter() - t0
         else:
-            tg = targets_of(batch, gold, use_kd)
+            tg = targets_of(host_batch, gold, use_kd)
+        batch = state.placement.rows(host_batch)
         if i in probe:  # the forward alone, then the step, each timed on an idle device
             settle(0)
             t0 = time.perf_counter()
@@ -719,10 +739,10 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     """Scores dev, saves `best` (when improved) and `latest` with the loop state, logs."""
     config = state.config
     batch_size = config.train.eval_batch_size
-    dev = score_split(state.fns.decode, state.params, state.rest, state.encoded, "dev", batch_size)
+    dev = score_split(state.fns.decode, state.params, state.rest, state.encoded, "dev", batch_size, place=state.placement.rows)
     row["dev_f1"] = dev["f1"]
     if config.train.eval_test_every_epoch:
-        row["test_f1"] = score_split(state.fns.decode, state.params, state.rest, state.encoded, "test", batch_size)["f1"]
+        row["test_f1"] = score_split(state.fns.decode, state.params, state.rest, state.encoded, "test", batch_size, place=state.placement.rows)["f1"]
     state.history.append(row)
     improved = dev["f1"] > state.best["dev_f1"]
     if improved:
@@ -743,7 +763,7 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
 def _final_results(state: RunState, targets: Targets) -> dict:
     """The best dev epoch scored on dev and test, with the run's history."""
     config, batch_size = state.config, state.config.train.eval_batch_size
-    best_params = checkpoint.restore(state.ckpt_dir / "best", {"params": state.params})["params"]
+    best_params = state.placement.replicate(checkpoint.restore(state.ckpt_dir / "best", {"params": state.params})["params"])
     return {
         "mode": config.mode,
         "method": state.spec.method,
@@ -751,14 +771,15 @@ def _final_results(state: RunState, targets: Targets) -> dict:
         "encoder": str(config.model.checkpoint),
         "num_layers": config.model.num_layers or None,
         "best_epoch": state.best["epoch"] + 1,
-        "dev": score_split(state.fns.decode, best_params, state.rest, state.encoded, "dev", batch_size),
-        "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size),
+        "dev": score_split(state.fns.decode, best_params, state.rest, state.encoded, "dev", batch_size, place=state.placement.rows),
+        "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size, place=state.placement.rows),
         "epochs": state.history,
         "teacher_cache_s": targets.cache_s,
         "teacher_cache_reused": targets.reused,
         "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
         "notes": list(state.corpus.notes),
         "device": str(jax.devices()[0].device_kind),
+        "mesh": state.placement.describe(),
         "jax_version": jax.__version__,
     }
 

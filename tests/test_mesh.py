@@ -1,0 +1,83 @@
+"""Data parallelism over a mesh of 4 devices (forced host devices, in a
+subprocess): the same losses, dev F1 and results as one device, and a
+checkpoint saved on 4 devices resumes on 1 and on 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import json, sys
+from pathlib import Path
+import jax
+from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.mesh import Placement
+from tests.runs import tiny_config
+
+ckpt, data, teacher1, out = sys.argv[1:5]
+out = Path(out)
+assert jax.device_count() == 4, jax.devices()
+TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}
+STUDENT = {"mode": "student", "distill.method": "efficient", "model.num_layers": 1}
+res = {}
+res["teacher4"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / "teacher4")
+res["student4"] = run(tiny_config(ckpt, data, **STUDENT, **{"teacher_workdir": teacher1, "mesh.data": 4}), out / "student4")
+for n in (1, 2):  # saved on 4 devices after epoch 1, resumed on n
+    run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / f"resume{n}", stop_after_epochs=1)
+    res[f"resumed_on_{n}"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": n}), out / f"resume{n}")
+try:
+    run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 3}), out / "three")
+except TrainingError as err:
+    res["three"] = str(err)
+batch = Placement(4).rows(jax.numpy.zeros((16, 8)))
+res["shards"] = [list(s.data.shape) for s in batch.addressable_shards]
+(out / "results.json").write_text(json.dumps(res))
+"""
+
+
+@pytest.fixture(scope="module")
+def four(assets, teacher, student, tmp_path_factory):
+    _, ckpt, data = assets
+    out = tmp_path_factory.mktemp("mesh")
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(ckpt), str(data), str(teacher[0]), str(out)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "results.json").read_text())
+
+
+def _same_run(a: dict, b: dict) -> None:
+    np.testing.assert_allclose([e["loss"] for e in a["epochs"]], [e["loss"] for e in b["epochs"]], rtol=1e-5)
+    assert [e["dev_f1"] for e in a["epochs"]] == [e["dev_f1"] for e in b["epochs"]]
+    assert a["test"]["f1"] == b["test"]["f1"]
+
+
+def test_four_devices_train_as_one(four, teacher, student):
+    assert four["shards"] == [[4, 8]] * 4  # a batch's rows split over the data axis
+    assert four["teacher4"]["mesh"] == {"devices": 4, "processes": 1, "axes": {"data": 4, "model": 1}}
+    assert teacher[1]["mesh"]["devices"] == 1
+    _same_run(four["teacher4"], teacher[1])
+    _same_run(four["student4"], student[1])
+
+
+def test_a_checkpoint_saved_on_four_devices_resumes_on_one_and_two(four, teacher):
+    for n in (1, 2):
+        assert four[f"resumed_on_{n}"]["mesh"]["devices"] == n
+        _same_run(four[f"resumed_on_{n}"], teacher[1])
+
+
+def test_a_batch_that_does_not_divide_is_refused(four):
+    assert "train.batch_size = 16 is not divisible by the 3 devices" in four["three"]
