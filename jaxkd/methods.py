@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from jaxkd import crf, losses
@@ -39,6 +40,35 @@ class ScoreTargets(NamedTuple):
     end: Any
 
     LAYOUT = (WORD, GLOBAL, GLOBAL, GLOBAL)
+
+
+class TeacherScores(NamedTuple):
+    """The teacher's CRF scores and allowed moves, cached for a method whose
+    targets are computed from them inside each step (``in_step``): emissions
+    ``[B, W, N]``, transitions ``[N, N]``, start and end ``[N]`` (float);
+    allowed_transitions ``[N, N]``, allowed_start and allowed_end ``[N]``
+    (bool; all True for an unconstrained teacher)."""
+
+    emissions: Any
+    transitions: Any
+    start: Any
+    end: Any
+    allowed_transitions: Any
+    allowed_start: Any
+    allowed_end: Any
+
+    LAYOUT = (WORD,) + (GLOBAL,) * 6
+
+    @classmethod
+    def of(cls, s: CRFScores, constraints) -> "TeacherScores":
+        allowed = constraints if constraints is not None else crf.Constraints.none(s.emissions.shape[-1])
+        return cls(s.emissions, s.transitions, s.start, s.end, *allowed)
+
+    def derive(self, method: "Method", spec, mask):
+        """The method's own targets, from these scores (inside the step)."""
+        scores = CRFScores(self.emissions, self.transitions, self.start, self.end)
+        allowed = crf.Constraints(self.allowed_transitions, self.allowed_start, self.allowed_end)
+        return jax.lax.stop_gradient(method.targets(spec, scores, mask, allowed))
 
 
 class KBestTargets(NamedTuple):
@@ -86,6 +116,13 @@ class Method:
         the loss without a lower bound.
       fits_head: ``distill.fit_head`` applies (the term is least squares on
         the scores).
+      in_step: the targets may be computed inside each step from the
+        teacher's :class:`TeacherScores` (which the teacher then gives and the
+        cache keeps): for targets far larger than the scores (``structkd``'s
+        N x N pair marginals per word, N times the cache), at the cost of the
+        teacher's forward-backward over the CRF in every step. The training
+        loop does so when the cache of the targets would be large
+        (``DistillSpec.targets_in_step``).
     """
 
     name: str
@@ -94,6 +131,7 @@ class Method:
     kd: Callable | None = None
     learns_distribution: bool = False
     fits_head: bool = False
+    in_step: bool = False
 
 
 def _rows(mask):
@@ -148,7 +186,7 @@ REGISTRY = {
         Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd, fits_head=True),
         Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True),
         Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True),
-        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True),
+        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True, in_step=True),
     )
 }
 METHODS = tuple(REGISTRY)

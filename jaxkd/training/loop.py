@@ -422,6 +422,7 @@ def _set_up(config, workdir: Path) -> RunState:
     if config.mode == "student" and config.teacher_workdir:
         check_teacher(config, labels, encoder)
     encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length, unlabeled=unlabeled)
+    spec = _targets_in_step(spec, encoded, len(labels), config.distill.cache_teacher)
     log(f"[jaxkd] {corpus.name}: {len(corpus.train)}/{len(corpus.dev)}/{len(corpus.test)} sentences, "
         f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
     for note in corpus.notes:
@@ -462,6 +463,25 @@ def _set_up(config, workdir: Path) -> RunState:
     state.fns = student_fns(parts, spec, settings)  # compiled functions shared with earlier runs of this process
     state.opt_state = state.fns.optimizer.init(parts.params)
     return state
+
+
+# A cache of per-word targets above this size holds the teacher's scores
+# instead, for a method that can compute its targets from them in each step.
+IN_STEP_ABOVE_BYTES = 1 << 30
+
+
+def _targets_in_step(spec: DistillSpec, encoded: EncodedCorpus, num_tags: int, cache: bool) -> DistillSpec:
+    """``spec`` with ``targets_in_step`` set when the method allows it and its
+    cached targets (N x N floats per word) would exceed IN_STEP_ABOVE_BYTES."""
+    if not (cache and methods.get(spec.method).in_step):
+        return spec
+    words = sum(len(r.word_index) for rows in (encoded.rows["train"], encoded.rows.get("unlabeled", [])) for r in rows)
+    size = words * num_tags * num_tags * 4
+    if size <= IN_STEP_ABOVE_BYTES:
+        return spec
+    log(f"[jaxkd] {spec.method}: its pair marginals would cache {size / 2**30:.1f} GiB ({words} words x {num_tags}^2 tags); "
+        f"caching the teacher's scores ({words * num_tags * 4 / 2**20:.0f} MiB) and computing the marginals in each step")
+    return spec._replace(targets_in_step=True)
 
 
 def _resume(state: RunState, resume: bool) -> None:
@@ -776,6 +796,7 @@ def _final_results(state: RunState, targets: Targets) -> dict:
         "epochs": state.history,
         "teacher_cache_s": targets.cache_s,
         "teacher_cache_reused": targets.reused,
+        "targets_in_step": state.spec.targets_in_step,
         "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
         "notes": list(state.corpus.notes),
         "device": str(jax.devices()[0].device_kind),

@@ -35,6 +35,10 @@ class DistillSpec(NamedTuple):
     kbest_weights: str = "original"
     temperature: float = 1.0
     algorithm: str = "sequential"
+    # The teacher gives its scores (methods.TeacherScores) and each step
+    # computes the method's targets from them (a method with Method.in_step;
+    # the loop chooses it when the cached targets would be large).
+    targets_in_step: bool = False
 
 
 class Split(NamedTuple):
@@ -104,10 +108,12 @@ def _real_rows(mask):
 def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     """The method's distillation term of a batch (:data:`jaxkd.methods.REGISTRY`),
     from the teacher ``targets`` of the batch (its targets type)."""
-    kd = methods.get(spec.method).kd
-    if kd is None:
+    method = methods.get(spec.method)
+    if method.kd is None:
         raise ValueError(f"no distillation term for method {spec.method!r}")
-    return kd(spec, student, mask, targets, constraints)
+    if spec.targets_in_step:
+        targets = targets.derive(method, spec, mask)
+    return method.kd(spec, student, mask, targets, constraints)
 
 
 def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constraints, *, use_kd: bool, use_nll: bool):
@@ -204,15 +210,19 @@ def teacher_fn(parts: Split, spec: DistillSpec):
 
 
 def _teacher_fn(parts: Split, spec: DistillSpec):
-    make_targets = methods.get(spec.method).targets
-    if make_targets is None:
+    method = methods.get(spec.method)
+    if method.targets is None:
         raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
+    if spec.targets_in_step and not method.in_step:
+        raise ValueError(f"method {spec.method!r} cannot compute its targets inside the step")
 
     @jax.jit
     def targets(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
         scores = jax.lax.stop_gradient(model(batch))
-        return make_targets(spec, scores, batch.word_mask, model.constraints)
+        if spec.targets_in_step:  # the step computes the targets from these
+            return methods.TeacherScores.of(scores, model.constraints)
+        return method.targets(spec, scores, batch.word_mask, model.constraints)
 
     return targets
 

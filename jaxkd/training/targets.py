@@ -6,7 +6,9 @@ field of the method's targets type is kept as its ``LAYOUT`` says
 (:mod:`jaxkd.methods`): for ``efficient`` the teacher's emissions (n x N per
 row) plus its transitions/start/end once, never the n x N x N sub-structure
 tensor; for ``kbest`` the K paths and their weights; for ``posterior`` the
-unary marginals; for ``structkd`` the unary and pairwise marginals.
+unary marginals; for ``structkd`` the teacher's scores and allowed moves, from
+which each step computes the unary and pair marginals (``in_step``: N values
+per word cached instead of N + N x N).
 """
 
 from __future__ import annotations
