@@ -404,6 +404,12 @@ class RunState:
 
 def _set_up(config, workdir: Path) -> RunState:
     """Data, tokenizer and teacher checks, the student's files and compiled functions."""
+    try:
+        placement = Placement(int(config.mesh.data), int(config.mesh.model))
+        placement.check_batch("train.batch_size", config.train.batch_size)
+        placement.check_batch("train.eval_batch_size", config.train.eval_batch_size)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
     workdir.mkdir(parents=True, exist_ok=True)
     _check_same_config(workdir, config)
     spec = DistillSpec(
@@ -438,12 +444,6 @@ def _set_up(config, workdir: Path) -> RunState:
     )
     model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
-    try:
-        placement = Placement(int(config.mesh.data), int(config.mesh.model))
-        placement.check_batch("train.batch_size", config.train.batch_size)
-        placement.check_batch("train.eval_batch_size", config.train.eval_batch_size)
-    except ValueError as err:
-        raise TrainingError(str(err)) from None
     parts = parts._replace(params=placement.replicate(parts.params), rest=placement.replicate(parts.rest))
     state = RunState(config, workdir, spec, corpus, encoded, parts, None, placement, 0, 0, parts.params, None)
     labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))

@@ -6,9 +6,10 @@ field of the method's targets type is kept as its ``LAYOUT`` says
 (:mod:`jaxkd.methods`): for ``efficient`` the teacher's emissions (n x N per
 row) plus its transitions/start/end once, never the n x N x N sub-structure
 tensor; for ``kbest`` the K paths and their weights; for ``posterior`` the
-unary marginals; for ``structkd`` the teacher's scores and allowed moves, from
-which each step computes the unary and pair marginals (``in_step``: N values
-per word cached instead of N + N x N).
+unary marginals; for ``structkd`` the unary and pair marginals, or, where
+those would be large (``DistillSpec.targets_in_step``), the teacher's scores
+and allowed moves, from which each step computes them (N values per word
+instead of N + N x N).
 """
 
 from __future__ import annotations
