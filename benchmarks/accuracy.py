@@ -86,6 +86,18 @@ def _heldout(config):
     return train[config.data.max_train_sentences :] or None
 
 
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two configurations (a key that
+    jaxkd added since ``old`` was written is no change at its default)."""
+    from jaxkd.config import base
+    from jaxkd.training.loop import _flat
+
+    old, new, defaults = _flat(old), _flat(new), _flat(json.loads(base().to_json()))
+    return sorted(
+        k for k in set(old) | set(new) if old.get(k) != new.get(k) and not (k not in old and new.get(k) == defaults.get(k))
+    )
+
+
 def evaluate_run(workdir: Path, corpus, heldout, *, read_heldout: bool) -> dict:
     """Per-sentence entity counts and F1 of a run's best checkpoint on dev,
     test and (unless the run trained on them) the held-out sentences."""
@@ -141,7 +153,14 @@ class Study:
 
         done = workdir / "eval.json"
         if done.is_file():
-            self.evals[name] = json.loads(done.read_text())
+            scores = json.loads(done.read_text())
+            changed = _changed_keys(scores.get("config", {}), json.loads(config.to_json()))
+            if changed:
+                raise SystemExit(
+                    f"accuracy.py: error: {done} was made with another configuration (differs in: {', '.join(changed)}); "
+                    "use a new --workdir, or the same options"
+                )
+            self.evals[name] = scores
             print(f"[study] {number}/{total} {name}: done earlier ({done})", flush=True)
             return
         elapsed = time.perf_counter() - self.started

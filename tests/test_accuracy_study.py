@@ -83,3 +83,9 @@ def test_a_bad_configuration_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         accuracy.main(["--config", str(bad), "--workdir", str(tmp_path)])
     assert exit_.value.code == 2 and "no such student" in capsys.readouterr().err
+
+
+def test_a_rerun_with_other_options_is_refused(study, capsys):
+    tmp, argv = study
+    with pytest.raises(SystemExit, match="another configuration.*train.epochs"):
+        accuracy.main(argv + ["--set", "train.epochs=5"])
