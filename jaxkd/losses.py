@@ -51,6 +51,12 @@ def _f32(x):
     return jnp.asarray(x, jnp.float32)
 
 
+def real_rows(mask):
+    """The number of rows with at least one word (at least 1): the divisor of a
+    batch's mean over sentences. ``mask``: [B, L] bool."""
+    return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
+
+
 # ---------------------------------------------------------------------------
 # vanilla
 # ---------------------------------------------------------------------------

@@ -134,10 +134,6 @@ class Method:
     in_step: bool = False
 
 
-def _rows(mask):
-    return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
-
-
 def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
     return ScoreTargets(s.emissions, s.transitions, s.start, s.end)
 
@@ -154,7 +150,7 @@ def _kbest_targets(spec, s: CRFScores, mask, constraints) -> KBestTargets:
 
 def _kbest_kd(spec, student: CRFScores, mask, t: KBestTargets, constraints):
     per = losses.kbest_kd(student, mask, t.paths, t.weights, constraints=constraints, algorithm=spec.algorithm)
-    return jnp.sum(per) / _rows(mask)
+    return jnp.sum(per) / losses.real_rows(mask)
 
 
 def _posterior_targets(spec, s: CRFScores, mask, constraints) -> UnaryTargets:
@@ -166,7 +162,7 @@ def _posterior_kd(spec, student: CRFScores, mask, t: UnaryTargets, constraints):
     per = losses.posterior_kd(
         student, t.unary, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
     )
-    return jnp.sum(per) / _rows(mask)
+    return jnp.sum(per) / losses.real_rows(mask)
 
 
 def _pair_targets(spec, s: CRFScores, mask, constraints) -> PairTargets:
@@ -175,7 +171,7 @@ def _pair_targets(spec, s: CRFScores, mask, constraints) -> PairTargets:
 
 def _pair_kd(spec, student: CRFScores, mask, t: PairTargets, constraints):
     per = losses.structkd(student, mask, t.unary, t.pairwise, constraints=constraints, algorithm=spec.algorithm)
-    return jnp.sum(per) / _rows(mask)
+    return jnp.sum(per) / losses.real_rows(mask)
 
 
 # In the order tables show them.

@@ -23,6 +23,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxkd.methods import GLOBAL
+
 AXES = ("data", "model")
 
 
@@ -72,8 +74,6 @@ class Placement:
         ``GLOBAL`` fields (the teacher's CRF parameters) replicated."""
         if self.mesh is None or not hasattr(targets, "LAYOUT"):
             return targets
-        from jaxkd.methods import GLOBAL
-
         fields = {
             name: self.replicate(value) if layout == GLOBAL else self.rows(value)
             for name, layout, value in zip(targets._fields, targets.LAYOUT, targets)

@@ -101,10 +101,6 @@ def _merge(graphdef, params, rest, dropout_key=None) -> Tagger:
     return nnx.merge(graphdef, params, rest)
 
 
-def _real_rows(mask):
-    return jnp.maximum(jnp.sum(jnp.any(mask, axis=-1)), 1)
-
-
 def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     """The method's distillation term of a batch (:data:`jaxkd.methods.REGISTRY`),
     from the teacher ``targets`` of the batch (its targets type)."""
@@ -122,7 +118,7 @@ def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constra
     total = jnp.zeros((), jnp.float32)
     if use_nll:
         nll = losses.nll(scores, mask, batch.tags, constraints=constraints, algorithm=spec.algorithm)
-        nll = jnp.sum(nll) / _real_rows(mask)
+        nll = jnp.sum(nll) / losses.real_rows(mask)
         total = total + (nll if not use_kd else (1.0 - lam) * nll)
     if use_kd:
         kd = kd_loss(spec, scores, mask, targets, constraints)
