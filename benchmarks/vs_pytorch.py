@@ -62,8 +62,10 @@ from jaxkd import losses, offline  # noqa: E402
 from jaxkd.data.batching import Batch  # noqa: E402
 from jaxkd.models.bert import load_bert  # noqa: E402
 from jaxkd.models.bert_weights import resolve_checkpoint  # noqa: E402
-from jaxkd.models.tagger import Tagger  # noqa: E402
-from jaxkd.training.model_files import DTYPES  # noqa: E402
+from jaxkd.models.tagger import (
+    DTYPES,  # noqa: E402
+    Tagger,  # noqa: E402
+)
 from jaxkd.training.steps import DistillSpec, dropout_key, make_optimizer, split, student_fns  # noqa: E402
 
 CASES = ("teacher_train", "student_train", "teacher_infer", "student_infer")

@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     print_tables(summary)
     setup = " (environment set-up included)" if started else ""
     print(f"\n[demo] done in {summary['minutes']:.1f} min{setup}. Summary: {workdir / 'summary.json'}")
-    print(f"[demo] checkpoints: {workdir}/<run>/checkpoints/{{best,latest}}; results: {workdir}/<run>/results.json")
+    print(f"[demo] checkpoints: {workdir}/<run>/checkpoints/ (best and latest epochs); results: {workdir}/<run>/results.json")
     print(f"[demo] TensorBoard: tensorboard --logdir {workdir}")
     return 0
 

@@ -99,7 +99,7 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
     """Writes the ``hf`` export of a run (see the module docstring); returns ``out``."""
     from safetensors.numpy import save_file
 
-    from jaxkd.inspection import load_run
+    from jaxkd.training.run_dir import load_run
 
     out = _fresh(out)
     run = load_run(workdir, checkpoint)
@@ -123,7 +123,7 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
 
 
 def read_hf(path: str | Path, *, dtype: str | None = None):
-    """An ``hf`` export directory as a :class:`jaxkd.inspection.Run` (what
+    """An ``hf`` export directory as a :class:`jaxkd.training.run_dir.Run` (what
     :func:`jaxkd.load_tagger` labels with).
 
     Raises:
@@ -135,10 +135,9 @@ def read_hf(path: str | Path, *, dtype: str | None = None):
     from jaxkd.crf.constraints import Constraints
     from jaxkd.data.labels import LabelVocab
     from jaxkd.data.tokenization import SubwordEncoder
-    from jaxkd.inspection import Run
     from jaxkd.models.bert import load_bert
-    from jaxkd.models.tagger import Tagger
-    from jaxkd.training.model_files import DTYPES
+    from jaxkd.models.tagger import DTYPES, Tagger
+    from jaxkd.training.run_dir import Run
     from jaxkd.training.steps import split
 
     path = Path(path)
@@ -229,8 +228,8 @@ def export_jax(
     """Writes the ``jax`` export of a run (see the module docstring); returns ``out``."""
     from safetensors.numpy import save_file
 
-    from jaxkd.inspection import load_run
     from jaxkd.labeling import bucket_shapes
+    from jaxkd.training.run_dir import load_run
 
     if batch_size < 1:
         raise ExportError(f"--batch-size must be >= 1, got {batch_size}")
@@ -284,7 +283,7 @@ def _fresh(out: str | Path) -> Path:
 
 
 def _copy_tokenizer(workdir: str | Path, directory: Path) -> None:
-    from jaxkd.training.model_files import TOKENIZER_FILES, model_dir
+    from jaxkd.training.run_dir import TOKENIZER_FILES, model_dir
 
     for name in TOKENIZER_FILES:
         if (model_dir(workdir) / name).is_file():

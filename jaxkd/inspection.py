@@ -7,47 +7,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, NamedTuple
-
 import jax
 import numpy as np
 
 from jaxkd.data.batching import Buckets, make_batches
-from jaxkd.data.labels import LabelVocab
-from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.losses import CRFScores
-from jaxkd.training import checkpoint, model_files
-from jaxkd.training.steps import Split, _merge, split
+from jaxkd.training.run_dir import Run, load_run
 
-
-class Run(NamedTuple):
-    """A trained tagger restored from its workdir."""
-
-    workdir: Path
-    labels: LabelVocab
-    encoder: SubwordEncoder
-    parts: Split  # graph definitions and the restored tagger's state
-    params: Any  # the checkpoint's parameters (replace parts.params)
-
-    @property
-    def tagger(self):
-        """The :class:`~jaxkd.models.tagger.Tagger` with the checkpoint's
-        weights, in eval mode."""
-        return _merge(self.parts.eval_def, self.params, self.parts.rest)
-
-
-def load_run(workdir: str | Path, checkpoint_name: str = "best", *, dtype: str | None = None) -> Run:
-    """Restores ``<workdir>/checkpoints/<checkpoint_name>`` (no pickle, no code);
-    ``dtype`` overrides the run's compute dtype."""
-    workdir = Path(workdir)
-    ckpt = workdir / "checkpoints" / checkpoint_name
-    if not checkpoint.exists(ckpt):
-        raise FileNotFoundError(f"{ckpt} holds no checkpoint: train first (python -m jaxkd.train ... --workdir {workdir})")
-    parts = split(model_files.abstract_tagger(workdir, dtype=dtype))
-    params = checkpoint.restore(ckpt, {"params": parts.params}, ignore_extra=True)["params"]
-    encoder = SubwordEncoder.from_pretrained(model_files.model_dir(workdir))
-    return Run(workdir, model_files.read_labels(workdir), encoder, parts, params)
+__all__ = ["Run", "load_run", "sentence_scores"]
 
 
 def sentence_scores(run: Run, words: list[str]) -> CRFScores:

@@ -166,7 +166,7 @@ def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int =
       FileNotFoundError: no such run or checkpoint (the message says what to do).
     """
     from jaxkd.export import is_hf_export, read_hf
-    from jaxkd.inspection import load_run
+    from jaxkd.training.run_dir import load_run
 
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir or an hf export)")

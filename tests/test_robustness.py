@@ -10,13 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from jaxkd.data.tokenization import SubwordEncoder
-from jaxkd.training import checkpoint
-from jaxkd.training.checkpoint import CheckpointError
 from jaxkd.training.loop import TrainingError, run, tokenizer_difference
+from jaxkd.training.run_dir import CheckpointError, Checkpoints
 from tests.runs import tiny_config
 from tests.tiny_bert import write_tiny_checkpoint
 
@@ -103,13 +101,9 @@ def test_only_a_saved_checkpoint_pins_the_configuration(assets, teacher, tmp_pat
     assert saved["model"]["dropout"] != 0.2
 
 
-def _latest(workdir: Path) -> Path:
-    return workdir / "checkpoints" / "latest"
-
-
-def _arrays_file(ckpt: Path) -> Path:
-    """The largest data file of a checkpoint's arrays."""
-    return max((p for p in (ckpt / "arrays").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+def _step_dir(workdir: Path, name: str) -> Path:
+    saved = Checkpoints(workdir)
+    return saved.directory / str(saved.require(name))
 
 
 def test_damaged_loop_state_and_arrays_are_named_not_loaded(teacher, tmp_path):
@@ -117,36 +111,26 @@ def test_damaged_loop_state_and_arrays_are_named_not_loaded(teacher, tmp_path):
 
     copy = tmp_path / "run"
     shutil.copytree(teacher[0], copy)
-    # A truncated state file: the file is named.
-    state = _latest(copy) / "state.json"
+    # A truncated loop state: the item is named.
+    latest = _step_dir(copy, "latest")
+    state = latest / "loop" / "metadata"
     state.write_text(state.read_text()[:20])
-    with pytest.raises(CheckpointError, match=r"latest/state.json: damaged"):
-        checkpoint.read_state(_latest(copy))
-    # A flipped 4 KiB block in an array file: a checksum (or read) error naming the checkpoint.
-    best = copy / "checkpoints" / "best"
-    target = _arrays_file(best)
+    with pytest.raises(CheckpointError, match=rf"{latest}/loop: damaged"):
+        Checkpoints(copy).loop_state()
+    # A flipped 4 KiB block in the largest parameter file: a checksum error naming it.
+    best = _step_dir(copy, "best")
+    target = max((p for p in (best / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     data = bytearray(target.read_bytes())
     start = len(data) // 2
     data[start : start + 4096] = bytes(b ^ 0xFF for b in data[start : start + 4096])
     target.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=str(best)):
+    with pytest.raises(CheckpointError, match=f"{target}: does not match the checksum"):
         load_run(copy, "best")
-    # A truncated array file: one clear error.
+    # Truncated, and without the digests to catch it: orbax's read error, named.
     target.write_bytes(bytes(data[: len(data) // 3]))
-    with pytest.raises(CheckpointError, match=str(best)):
+    (best / "digests.json").unlink()
+    with pytest.raises(CheckpointError, match=f"{best}: cannot be read"):
         load_run(copy, "best")
-
-
-def test_interrupted_swap_is_recovered(tmp_path):
-    """A kill between the two renames of a save leaves `latest.old` and no
-    `latest`: the old checkpoint and its state come back."""
-    path = tmp_path / "latest"
-    tree = {"w": np.arange(6, dtype=np.float32)}
-    checkpoint.save(path, tree, state={"epoch": 0})
-    path.rename(tmp_path / "latest.old")
-    checkpoint.recover(path)
-    assert checkpoint.read_state(path) == {"epoch": 0}
-    np.testing.assert_array_equal(checkpoint.restore(path, {"w": np.zeros(6, np.float32)})["w"], tree["w"])
 
 
 def test_a_student_with_another_tokenizer_is_refused(tmp_path):

@@ -6,6 +6,7 @@ prediction for every word, and the command line's errors."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkd.training import checkpoint
 from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.run_dir import CheckpointError, Checkpoints
 from tests.runs import WORDS, tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +43,10 @@ def test_teacher_results_json(teacher):
     assert compiles["compilations"] >= 1 and compiles["compile_s"] > 0 and compiles["cache_hits"] >= 0
     # The task is learnable from the words alone: the teacher must have learnt it.
     assert saved["dev"]["f1"] > 60.0, saved["dev"]
-    assert checkpoint.exists(workdir / "checkpoints" / "best") and checkpoint.exists(workdir / "checkpoints" / "latest")
+    saved = Checkpoints(workdir)  # the last epoch and the best one, and no other
+    assert saved.step("latest") == 2 and saved.step("best") == results["best_epoch"] - 1
+    steps = sorted(int(p.name) for p in saved.directory.iterdir() if p.name.isdigit())
+    assert steps == sorted({2, results["best_epoch"] - 1})
     assert any((workdir / "tensorboard").iterdir())
 
 
@@ -85,7 +89,7 @@ def test_fit_head_starts_efficient_kd_lower(assets, teacher, tmp_path):
         cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient",
                                          "model.num_layers": 1, "distill.fit_head": fit})
         run(cfg, tmp_path / str(fit), stop_after_epochs=1)
-        state = json.loads((tmp_path / str(fit) / "checkpoints" / "latest" / "state.json").read_text())
+        state = Checkpoints(tmp_path / str(fit)).loop_state()
         first[fit] = state["history"][0]["loss"]
     assert first[True] < 0.5 * first[False], first
 
@@ -95,7 +99,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path
     cfg = tiny_config(ckpt, data, **{"train.encoder_lr": 1e30, "train.head_lr": 1e30, "train.clip_norm": 0.0, "train.warmup_fraction": 0.0})
     with pytest.raises(TrainingError, match="loss became .*No checkpoint was saved.*lower learning rates"):
         run(cfg, tmp_path / "nan")
-    assert not checkpoint.exists(tmp_path / "nan" / "checkpoints" / "latest")  # nothing bad was saved
+    assert Checkpoints(tmp_path / "nan").step("latest") is None  # nothing bad was saved
     # The error's advice, in the same workdir: a run that saved nothing pinned nothing.
     assert run(tiny_config(ckpt, data), tmp_path / "nan")["best_epoch"] >= 1
     assert "saved no checkpoint; starting again" in capsys.readouterr().err
@@ -110,10 +114,11 @@ def test_student_with_other_labels_is_refused(assets, teacher, tmp_path):
 
 
 def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets, teacher):
-    from jaxkd.data.sources import load_corpus
     from jaxkd.data.pipeline import encode_corpus
+    from jaxkd.data.sources import load_corpus
     from jaxkd.data.tokenization import SubwordEncoder
-    from jaxkd.training import model_files
+    from jaxkd.models.tagger import build_tagger
+    from jaxkd.training.run_dir import restore_params
     from jaxkd.training.steps import DistillSpec, split, student_fns, teacher_fn
     from jaxkd.training.targets import TeacherCache
 
@@ -121,10 +126,9 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     corpus = load_corpus(str(data))
     encoded = encode_corpus(corpus, SubwordEncoder.from_pretrained(ckpt), min_length=32)
     batch = encoded.batches("train", 16, shuffle=False)[0]
-    tagger = model_files.build_tagger(ckpt, corpus.labels, num_layers=1, dropout=0.1, constrained=True, dtype="float32", seed=0)
+    tagger = build_tagger(ckpt, corpus.labels, num_layers=1, dropout=0.1, constrained=True, dtype="float32", seed=0)
     parts = split(tagger)
-    t_parts = split(model_files.abstract_tagger(teacher[0]))
-    t_params = checkpoint.restore(teacher[0] / "checkpoints" / "best", {"params": t_parts.params})["params"]
+    t_parts, t_params = restore_params(teacher[0])
     spec = DistillSpec(method="efficient")
     targets = teacher_fn(t_parts, spec)(t_params, t_parts.rest, batch)
     fns = student_fns(parts, spec, optimizer=None)
@@ -176,21 +180,41 @@ def test_predict_labels_every_word_even_past_the_window(teacher, tmp_path):
     assert not missing.exists()
 
 
-def test_restore_part_of_a_checkpoint(tmp_path):
-    """A ``latest`` checkpoint holds parameters and optimizer state; restoring
-    the parameters alone picks them by name, and a missing one is an error."""
+def test_checkpoints_keep_latest_and_best_and_restore_items_alone(tmp_path):
+    """Each epoch is a step; the latest and the best (highest dev F1, the
+    earlier of equal scores) are kept. An item is restored alone, reading only
+    its files; a template that does not fit is refused naming the array."""
     rng = np.random.default_rng(0)
     params = {"dense": {"kernel": rng.normal(size=(3, 4)).astype(np.float32), "bias": rng.normal(size=(4,)).astype(np.float32)}}
     opt = {"mu": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)}, "count": np.array(7, np.int32)}
-    checkpoint.save(tmp_path / "ck", {"opt_state": opt, "params": params})
-    template = {"params": jax.tree_util.tree_map(np.zeros_like, params)}
-    with pytest.raises(ValueError, match="holds 4 arrays but the model expects 2"):
-        checkpoint.restore(tmp_path / "ck", template)
-    got = checkpoint.restore(tmp_path / "ck", template, ignore_extra=True)["params"]
+    ckpts = Checkpoints(tmp_path, writable=True)
+    kept = []
+    for epoch, f1 in enumerate([50.0, 70.0, 60.0, 70.0]):
+        step_params = jax.tree_util.tree_map(lambda x, e=epoch: x + e, params)
+        ckpts.save(epoch, params=step_params, opt_state=opt, loop_state={"epoch": epoch}, dev_f1=f1)
+        kept.append(sorted(int(p.name) for p in ckpts.directory.iterdir() if p.name.isdigit()))
+    assert kept == [[0], [1], [1, 2], [1, 3]]
+    reopened = Checkpoints(tmp_path)
+    assert (reopened.step("best"), reopened.step("latest"), reopened.loop_state()) == (1, 3, {"epoch": 3})
+    template = jax.tree_util.tree_map(np.zeros_like, params)
+    # Parameters alone: the optimizer state's files are not read (here: gone).
+    shutil.rmtree(reopened.directory / "1" / "opt_state")
+    got = reopened.restore("best", params=template)["params"]
     for name in ("kernel", "bias"):
-        np.testing.assert_array_equal(got["dense"][name], params["dense"][name])
-    with pytest.raises(ValueError, match="has no array"):
-        checkpoint.restore(tmp_path / "ck", {"params": {"other": np.zeros(2, np.float32)}}, ignore_extra=True)
+        np.testing.assert_array_equal(np.asarray(got["dense"][name]), params["dense"][name] + 1)
+    with pytest.raises(CheckpointError, match=r"1/opt_state"):
+        reopened.restore("best", params=template, opt_state=opt)
+    np.testing.assert_array_equal(np.asarray(reopened.restore("latest", opt_state=opt)["opt_state"]["count"]), 7)
+    with pytest.raises(ValueError, match="has no array other"):
+        reopened.restore("latest", params={"other": np.zeros(2, np.float32)})
+    with pytest.raises(ValueError, match=r"dense.bias \[4\] where the model has \[5\]"):
+        reopened.restore("latest", params={"dense": {"kernel": template["dense"]["kernel"], "bias": np.zeros(5, np.float32)}})
+    with pytest.raises(ValueError, match="holds 2 arrays but the model expects 1"):
+        reopened.restore("latest", params={"dense": {"kernel": template["dense"]["kernel"]}})
+    with pytest.raises(ValueError, match="named best or latest"):
+        reopened.step("first")
+    assert Checkpoints(tmp_path / "none").step("best") is None  # no directory: no checkpoint, nothing created
+    assert not (tmp_path / "none").exists()
 
 
 def test_predict_from_the_latest_checkpoint(teacher, tmp_path):

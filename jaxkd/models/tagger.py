@@ -7,13 +7,17 @@ sub-word of every word, so no ``X``/``[CLS]``/``[SEP]`` pseudo-labels exist.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax.numpy as jnp
 from flax import nnx
 
 from jaxkd.crf import Constraints
 from jaxkd.losses import CRFScores
-from jaxkd.models.bert import BertModel
+from jaxkd.models.bert import BertModel, load_bert
 from jaxkd.models.dropout import Dropout
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # model.dtype: the encoder's compute dtype
 
 
 class Fixed(nnx.Variable):
@@ -88,3 +92,14 @@ class Tagger(nnx.Module):
         """
         emissions = self.head(self.dropout(self.word_features(batch), rngs=self.encoder.dropout_rngs))
         return CRFScores(emissions, self.transitions.get_value(), self.start.get_value(), self.end.get_value())
+
+
+def build_tagger(encoder_path: str | Path, labels, *, num_layers: int | None, dropout: float, constrained: bool, dtype: str, seed: int) -> Tagger:
+    """A tagger whose encoder is loaded from a pre-trained checkpoint (its first
+    ``num_layers`` layers) and whose emission layer and CRF are fresh
+    (``labels``: a :class:`~jaxkd.data.labels.LabelVocab`)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
+    encoder = load_bert(encoder_path, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
+    constraints = labels.constraints() if constrained else None
+    return Tagger(encoder, len(labels), dropout=dropout, constraints=constraints, rngs=nnx.Rngs(seed + 1))

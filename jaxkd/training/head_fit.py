@@ -58,7 +58,8 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
       ridge: L2 penalty on W, relative to the mean weighted squared feature
         (0: the exact minimiser).
       progress: called after each batch.
-      place: puts a batch where ``params`` are (e.g. split over a mesh).
+      place: a :class:`~jaxkd.training.mesh.Placement`: where ``params`` are
+        (e.g. a mesh); the features come back whole from every process.
 
     Returns:
       (params, info) with ``info["words"]`` the number of words fitted.
@@ -67,8 +68,9 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
     gram = rhs = tg = None
     count = 0
     for batch in batches:
-        h = np.asarray(jax.device_get(features(params, rest, place(batch) if place else batch)), np.float64)
-        tg = targets_of(batch)
+        h = features(params, rest, place.rows(batch)) if place else features(params, rest, batch)
+        h = np.asarray(place.to_host(h) if place else jax.device_get(h), np.float64)
+        tg = place.to_host(targets_of(batch)) if place else targets_of(batch)
         mask = np.asarray(batch.word_mask)
         num_tags = np.asarray(tg.emissions).shape[-1]
         first = np.zeros_like(mask)

@@ -39,12 +39,14 @@ from jaxkd.data.sources import load_corpus
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.data.unlabeled import WNUT16_UNUSED, read_sentences, unused_training_sentences
 from jaxkd.evaluate import entity_scores
+from jaxkd.models.tagger import build_tagger
 from jaxkd.progress import MODES as PROGRESS_MODES
 from jaxkd.progress import progress
-from jaxkd.training import checkpoint, model_files
+from jaxkd.training import run_dir
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.head_fit import fit_head
-from jaxkd.training.mesh import Placement
+from jaxkd.training.mesh import Placement, is_main_process
+from jaxkd.training.run_dir import Checkpoints
 from jaxkd.training.steps import DistillSpec, OptimizerSettings, Split, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
 
@@ -54,7 +56,9 @@ class TrainingError(RuntimeError):
 
 
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """A line on standard error (from process 0 alone, with several)."""
+    if is_main_process():
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _progress(total: int, desc: str, mode: str):
@@ -124,7 +128,7 @@ RANGES = {
 
 def _choices() -> dict:
     from jaxkd import crf
-    from jaxkd.training.model_files import DTYPES
+    from jaxkd.models.tagger import DTYPES
 
     return {
         "model.dtype": tuple(DTYPES),
@@ -214,7 +218,7 @@ def _check_same_config(workdir: Path, config) -> None:
             k for k in set(old_flat) | set(new_flat)
             if old_flat.get(k) != new_flat.get(k) and not (k not in old_flat and new_flat.get(k) == defaults.get(k))
         )
-        pinned = checkpoint.exists(workdir / "checkpoints" / "latest") or checkpoint.exists(workdir / "checkpoints" / "latest.old")
+        pinned = Checkpoints(workdir).step("latest") is not None
         if diff and pinned and not set(diff) <= RESUMABLE_KEYS:
             raise TrainingError(
                 f"{workdir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
@@ -224,9 +228,8 @@ def _check_same_config(workdir: Path, config) -> None:
         if diff:
             what = "resuming with" if pinned else "it saved no checkpoint; starting again with"
             log(f"[jaxkd] note: {workdir}: {what} a changed configuration ({', '.join(diff)})")
-    tmp = saved.with_name(saved.name + ".tmp")
-    tmp.write_text(config.to_json(indent=2))
-    tmp.replace(saved)
+    if jax.process_index() == 0:
+        _write_atomically(saved, config.to_json(indent=2))
 
 
 def _flat(d, prefix=""):
@@ -244,11 +247,14 @@ def _flat(d, prefix=""):
 # ---------------------------------------------------------------------------
 
 
-def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *, place=None) -> list[list[str]]:
+def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *, place: Placement | None = None) -> list[list[str]]:
     """Viterbi tags of every word of a split, as label strings per sentence
-    (``place``: puts a batch where the parameters are, e.g. over a mesh)."""
+    (``place``: where the parameters are, e.g. a mesh over several processes)."""
     batches = encoded.batches(split_name, batch_size, shuffle=False)
-    values = [np.asarray(decode(params, rest, place(b) if place else b)) for b in batches]
+    if place is None:
+        values = [np.asarray(decode(params, rest, b)) for b in batches]
+    else:
+        values = [place.to_host(decode(params, rest, place.rows(b))) for b in batches]
     per_sentence = encoded.stitch(split_name, batches, values)
     return [encoded.corpus.labels.decode(ids) for ids in per_sentence]
 
@@ -272,23 +278,24 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
     if not (teacher / "model" / "labels.json").is_file():
         raise TrainingError(f"teacher_workdir {teacher} is not a jaxkd training workdir (no model/labels.json)")
     name = config.distill.teacher_checkpoint or "best"
-    if not checkpoint.exists(teacher / "checkpoints" / name):
+    saved = Checkpoints(teacher)
+    if saved.step(name) is None:
         raise TrainingError(f"the teacher {teacher} has no {name!r} checkpoint: train it first (or finish its run)")
     if not config.distill.teacher_checkpoint and not (teacher / "results.json").is_file():
-        state = checkpoint.read_loop_state(teacher / "checkpoints") or {}
+        state = saved.loop_state() or {}
         done = f"stopped after epoch {state['epoch'] + 1}" if "epoch" in state else "stopped early"
         raise TrainingError(
             f"the teacher {teacher} is an unfinished run ({done}; no results.json): finish it by rerunning its "
             "command, or distil from it as it is with --config.distill.teacher_checkpoint=best (or latest)"
         )
-    teacher_labels = model_files.read_labels(teacher)
+    teacher_labels = run_dir.read_labels(teacher)
     if list(teacher_labels.labels) != list(labels.labels):
         raise TrainingError(
             "the student's label set differs from its teacher's:\n"
             f"  teacher ({teacher}): {list(teacher_labels.labels)}\n"
             f"  student data ({config.data.source}): {list(labels.labels)}"
         )
-    t_encoder = SubwordEncoder.from_pretrained(model_files.model_dir(teacher))
+    t_encoder = SubwordEncoder.from_pretrained(run_dir.model_dir(teacher))
     difference = tokenizer_difference(t_encoder, encoder)
     if difference:
         raise TrainingError(
@@ -300,8 +307,7 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
             f"the student's rows hold up to {encoder.window} sub-words but its teacher reads at most {t_encoder.window}: "
             f"set --config.model.window={t_encoder.window}"
         )
-    meta = json.loads((model_files.model_dir(teacher) / "tagger.json").read_text())
-    if config.model.constraints and not meta["constrained"] and methods.get(config.distill.method).learns_distribution:
+    if config.model.constraints and not run_dir.read_tagger_meta(teacher)["constrained"] and methods.get(config.distill.method).learns_distribution:
         raise TrainingError(
             f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
             f"unconstrained teacher {teacher} (trained with model.constraints = False): the teacher puts mass on moves "
@@ -376,6 +382,7 @@ class RunState:
     parts: Split
     fns: Any  # StudentFns
     placement: Placement  # one device, or a mesh (data parallel)
+    checkpoints: Checkpoints  # <workdir>/checkpoints
     steps_per_epoch: int  # labelled + unlabelled batches of a distilling epoch (dropout keys)
     unlabeled_per_epoch: int  # unlabelled batches in an epoch whose lambda is above 0
     params: Any
@@ -387,10 +394,6 @@ class RunState:
     @property
     def rest(self):
         return self.parts.rest
-
-    @property
-    def ckpt_dir(self) -> Path:
-        return self.workdir / "checkpoints"
 
     @property
     def distilling(self) -> bool:
@@ -433,7 +436,7 @@ def _set_up(config, workdir: Path) -> RunState:
         f"{len(labels)} tags, batch shapes (T, W) {list(encoded.buckets.shapes)}")
     for note in corpus.notes:
         log(f"[jaxkd] note: {note}")
-    tagger = model_files.build_tagger(
+    tagger = build_tagger(
         enc_dir,
         labels,
         num_layers=config.model.num_layers or None,
@@ -442,10 +445,11 @@ def _set_up(config, workdir: Path) -> RunState:
         dtype=config.model.dtype,
         seed=config.seed,
     )
-    model_files.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
+    run_dir.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
     parts = parts._replace(params=placement.replicate(parts.params), rest=placement.replicate(parts.rest))
-    state = RunState(config, workdir, spec, corpus, encoded, parts, None, placement, 0, 0, parts.params, None)
+    checkpoints = Checkpoints(workdir, writable=True)
+    state = RunState(config, workdir, spec, corpus, encoded, parts, None, placement, checkpoints, 0, 0, parts.params, None)
     labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))
     state.unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
     state.steps_per_epoch = labeled + state.unlabeled_per_epoch
@@ -486,15 +490,12 @@ def _targets_in_step(spec: DistillSpec, encoded: EncodedCorpus, num_tags: int, c
 
 def _resume(state: RunState, resume: bool) -> None:
     """Restores the latest checkpoint and the loop state saved with it, if any."""
-    ckpt_dir = state.ckpt_dir
-    for name in ("best", "latest"):
-        checkpoint.recover(ckpt_dir / name)  # a save cut short between its renames
-    saved = checkpoint.read_loop_state(ckpt_dir)  # committed with the weights of `latest`
-    if not (checkpoint.exists(ckpt_dir / "latest") and saved is not None):
+    saved = state.checkpoints.loop_state()  # committed with the weights of `latest`
+    if saved is None:
         return
     if not resume:
         raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
-    restored = checkpoint.restore(ckpt_dir / "latest", {"params": state.params, "opt_state": state.opt_state})
+    restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
     state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
     state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
     log(f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} (best dev F1 so far {state.best['dev_f1']:.2f})")
@@ -521,10 +522,12 @@ def _teacher_targets(state: RunState) -> Targets:
     config = state.config
     if not (state.distilling and state.start_epoch < config.train.epochs):
         return Targets(None, False, 0.0)
-    t_parts = split(model_files.abstract_tagger(config.teacher_workdir))
-    t_ckpt = Path(config.teacher_workdir) / "checkpoints" / (config.distill.teacher_checkpoint or "best")
+    name = config.distill.teacher_checkpoint or "best"
+    t_parts, t_params = run_dir.restore_params(config.teacher_workdir, name)
+    saved = Checkpoints(config.teacher_workdir)
+    t_ckpt = saved.directory / str(saved.require(name))  # the step directory, which keys the cache
     place = state.placement
-    t_params, t_rest = place.replicate((checkpoint.restore(t_ckpt, {"params": t_parts.params}, ignore_extra=True)["params"], t_parts.rest))
+    t_params, t_rest = place.replicate((t_params, t_parts.rest))
     compiled_teacher = teacher_fn(t_parts, state.spec)
 
     def t_fn(params, rest, batch):  # a host batch: the cache reads its row ids
@@ -546,7 +549,7 @@ def _teacher_targets(state: RunState) -> Targets:
     if methods.get(state.spec.method).fits_head and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
         bar = _progress(len(rows["train"]), "fitting the head", config.log.progress)
-        fitted, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update(), place=place.rows)
+        fitted, info = fit_head(state.parts, state.params, state.rest, rows["train"], of, progress=lambda: bar.update(), place=place)
         state.params = place.replicate(fitted)
         bar.close()
         log(f"[jaxkd] fitted the student's head and CRF to the teacher's scores over {info['words']} words "
@@ -570,7 +573,8 @@ def _cached_targets(state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, name:
     for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
         jax.block_until_ready(t_fn(t_params, t_rest, b))
     bar = _progress(len(rows), f"teacher targets ({name})", state.config.log.progress)
-    cache = TeacherCache.build(t_fn, t_params, t_rest, rows, progress=lambda: bar.update())
+    host_fn = lambda *args: state.placement.to_host(t_fn(*args))  # noqa: E731 - whole on every process
+    cache = TeacherCache.build(host_fn, t_params, t_rest, rows, progress=lambda: bar.update())
     bar.close()
     log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} {name} rows in {cache.seconds:.1f}s")
     while len(_TEACHER_CACHES) >= 2:  # a study runs its methods one after another
@@ -744,7 +748,7 @@ def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, cloc
 
 def _stop_on_nan(state: RunState, loss: float, epoch: int, batch: int) -> None:
     kept = (
-        f"The last good checkpoint is kept in {state.ckpt_dir} (latest: after epoch {len(state.history)}; "
+        f"The last good checkpoint is kept in {state.checkpoints.directory} (latest: after epoch {len(state.history)}; "
         f"best: epoch {state.best['epoch'] + 1}); rerunning in this workdir resumes from it."
         if state.history
         else "No checkpoint was saved (no epoch finished)."
@@ -759,17 +763,16 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     """Scores dev, saves `best` (when improved) and `latest` with the loop state, logs."""
     config = state.config
     batch_size = config.train.eval_batch_size
-    dev = score_split(state.fns.decode, state.params, state.rest, state.encoded, "dev", batch_size, place=state.placement.rows)
+    dev = score_split(state.fns.decode, state.params, state.rest, state.encoded, "dev", batch_size, place=state.placement)
     row["dev_f1"] = dev["f1"]
     if config.train.eval_test_every_epoch:
-        row["test_f1"] = score_split(state.fns.decode, state.params, state.rest, state.encoded, "test", batch_size, place=state.placement.rows)["f1"]
+        row["test_f1"] = score_split(state.fns.decode, state.params, state.rest, state.encoded, "test", batch_size, place=state.placement)["f1"]
     state.history.append(row)
-    improved = dev["f1"] > state.best["dev_f1"]
+    improved = dev["f1"] > state.best["dev_f1"]  # of equal scores the earlier is best, as in run_dir
     if improved:
         state.best = {"epoch": epoch, "dev_f1": dev["f1"]}
-        checkpoint.save(state.ckpt_dir / "best", {"params": state.params})
     loop_state = {"epoch": epoch, "history": state.history, "best": state.best}
-    checkpoint.save(state.ckpt_dir / "latest", {"params": state.params, "opt_state": state.opt_state}, state=loop_state)
+    state.checkpoints.save(epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_f1=dev["f1"])
     _write_scalars(writer, row)
     fwd, t_teacher = row["student_forward_s"], row["teacher_forward_s"]
     t_step = row["total_s"] - t_teacher
@@ -783,7 +786,7 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
 def _final_results(state: RunState, targets: Targets) -> dict:
     """The best dev epoch scored on dev and test, with the run's history."""
     config, batch_size = state.config, state.config.train.eval_batch_size
-    best_params = state.placement.replicate(checkpoint.restore(state.ckpt_dir / "best", {"params": state.params})["params"])
+    best_params = state.placement.replicate(state.checkpoints.restore("best", params=state.params)["params"])
     return {
         "mode": config.mode,
         "method": state.spec.method,
@@ -791,8 +794,8 @@ def _final_results(state: RunState, targets: Targets) -> dict:
         "encoder": str(config.model.checkpoint),
         "num_layers": config.model.num_layers or None,
         "best_epoch": state.best["epoch"] + 1,
-        "dev": score_split(state.fns.decode, best_params, state.rest, state.encoded, "dev", batch_size, place=state.placement.rows),
-        "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size, place=state.placement.rows),
+        "dev": score_split(state.fns.decode, best_params, state.rest, state.encoded, "dev", batch_size, place=state.placement),
+        "test": score_split(state.fns.decode, best_params, state.rest, state.encoded, "test", batch_size, place=state.placement),
         "epochs": state.history,
         "teacher_cache_s": targets.cache_s,
         "teacher_cache_reused": targets.reused,
