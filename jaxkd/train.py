@@ -7,6 +7,12 @@
 ``--config.a.b=value`` overrides any key (an unknown key is an error listing
 the valid ones). Rerunning the same command in the same workdir resumes an
 interrupted run. Outcome: ``<workdir>/results.json``.
+
+Several processes (hosts) train one run together through ``jax.distributed``:
+start the same command in each with ``--coordinator_address HOST:PORT
+--num_processes P --process_id I`` (HOST:PORT reaches process 0), or with
+``--distributed`` alone where jax finds them itself (Slurm, Open MPI, TPU).
+The workdir must be one shared directory.
 """
 
 from __future__ import annotations
@@ -19,14 +25,34 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configuration file (configs/*.py[:ARG])", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results.json")
 _RESUME = flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "several processes: HOST:PORT where process 0 listens")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "several processes: how many", lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "several processes: this one's index, 0 to num_processes - 1", lower_bound=0)
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "several processes, found by jax in the cluster's environment (Slurm, Open MPI, TPU)")
+
+
+def _start_processes() -> None:
+    """jax.distributed, before any other JAX work, when the flags ask for it."""
+    given = [_COORDINATOR.value is not None, _NUM_PROCESSES.value is not None, _PROCESS_ID.value is not None]
+    if any(given) and not all(given):
+        raise app.UsageError("--coordinator_address, --num_processes and --process_id go together (or --distributed alone)")
+    if all(given) and _PROCESS_ID.value >= _NUM_PROCESSES.value:
+        raise app.UsageError(f"--process_id {_PROCESS_ID.value} is not below --num_processes {_NUM_PROCESSES.value}")
+    if all(given) or _DISTRIBUTED.value:
+        from jaxkd.training.mesh import initialize_processes
+
+        initialize_processes(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
 
 
 def main(argv) -> None:
+    import jax
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    _start_processes()
     from jaxkd.training.loop import TrainingError, run
 
     if _WORKDIR.value is None:
@@ -44,7 +70,7 @@ def main(argv) -> None:
         # A fault inside training, not a configuration key: keep it apart from
         # the unknown-key errors that cli() reports for flag parsing.
         raise RuntimeError(f"jaxkd.train failed inside training: {type(err).__name__}: {err}") from err
-    if "dev" in results:
+    if "dev" in results and jax.process_index() == 0:
         print(
             f"[jaxkd] {results['mode']} {results['method']}: best epoch {results['best_epoch']}, "
             f"dev F1 {results['dev']['f1']:.2f}, test F1 {results['test']['f1']:.2f} -> {_WORKDIR.value}/results.json"

@@ -40,6 +40,16 @@ except TrainingError as err:
     res["three"] = str(err)
 batch = Placement(4).rows(jax.numpy.zeros((16, 8)))
 res["shards"] = [list(s.data.shape) for s in batch.addressable_shards]
+# The head fit's normal equations summed over 4 devices (all-reduced) against one.
+from jaxkd.training.head_fit import fit_head
+from tests.test_head_fit import _setup
+parts, batches, targets_of = _setup()
+one = fit_head(parts, parts.params, parts.rest, batches, targets_of)[0]
+place = Placement(4)
+split_of = lambda b: targets_of(b)._replace(emissions=place.rows(targets_of(b).emissions))
+four = fit_head(parts, place.replicate(parts.params), place.replicate(parts.rest), batches, split_of, place=place)[0]
+res["fit_head_scale"] = max(float(abs(x).max()) for x in jax.tree_util.tree_leaves(one))
+res["fit_head_diff"] = max(float(abs(x - y).max()) for x, y in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(four)))
 (out / "results.json").write_text(json.dumps(res))
 """
 
@@ -71,6 +81,10 @@ def test_four_devices_train_as_one(four, teacher, student):
     assert teacher[1]["mesh"]["devices"] == 1
     _same_run(four["teacher4"], teacher[1])
     _same_run(four["student4"], student[1])
+
+
+def test_the_head_fit_sums_its_normal_equations_over_devices(four):
+    assert four["fit_head_diff"] <= 1e-4 * four["fit_head_scale"], (four["fit_head_diff"], four["fit_head_scale"])
 
 
 def test_a_checkpoint_saved_on_four_devices_resumes_on_one_and_two(four, teacher):

@@ -23,7 +23,10 @@ c0: of first words) gives the minimiser
 
 exactly (``ridge=0``) or with a small ridge penalty on W (the default, for
 features that are nearly collinear). The normal equations are accumulated
-batch by batch in float64: one pass over the training words.
+in one pass over the training words: each batch's part is computed where the
+batch is (in float32, over its at most B x W words; on a mesh each device
+sums its rows and XLA all-reduces them), and the parts are summed on the
+host in float64.
 
 This is an initialisation on the method's own objective (``distill.fit_head``);
 the paper starts from a random head.
@@ -38,12 +41,24 @@ import numpy as np
 from jaxkd.training.steps import _merge, path_names
 
 
-def _features_fn(parts):
+def _normal_equations_fn(parts):
     @jax.jit
-    def features(params, rest, batch):
-        return _merge(parts.eval_def, params, rest).word_features(batch)
+    def normal_equations(params, rest, batch, emissions):
+        """A batch's (X^T D X [H+2, H+2], X^T D Y [H+2, N], words) in float32:
+        X the design (features, later-word and first-word intercepts), D the
+        word weights (N for a later word, 1 for a first), Y the teacher's emissions."""
+        h = _merge(parts.eval_def, params, rest).word_features(batch).astype(jnp.float32)
+        mask = batch.word_mask.astype(jnp.float32)
+        is_first = jnp.zeros_like(mask).at[:, 0].set(mask[:, 0])
+        design = jnp.concatenate([h, (mask - is_first)[..., None], is_first[..., None]], axis=-1) * mask[..., None]
+        weight = jnp.where(is_first > 0, 1.0, float(emissions.shape[-1])) * mask
+        weighted = design * weight[..., None]
+        hi = jax.lax.Precision.HIGHEST
+        gram = jnp.einsum("bwi,bwj->ij", weighted, design, precision=hi)
+        rhs = jnp.einsum("bwi,bwn->in", weighted, emissions.astype(jnp.float32) * mask[..., None], precision=hi)
+        return gram, rhs, mask.sum()
 
-    return features
+    return normal_equations
 
 
 def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, progress=None, place=None):
@@ -64,31 +79,21 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
     Returns:
       (params, info) with ``info["words"]`` the number of words fitted.
     """
-    features = _features_fn(parts)
+    normal_equations = _normal_equations_fn(parts)
     gram = rhs = tg = None
     count = 0
     for batch in batches:
-        h = features(params, rest, place.rows(batch)) if place else features(params, rest, batch)
-        h = np.asarray(place.to_host(h) if place else jax.device_get(h), np.float64)
-        tg = place.to_host(targets_of(batch)) if place else targets_of(batch)
-        mask = np.asarray(batch.word_mask)
-        num_tags = np.asarray(tg.emissions).shape[-1]
-        first = np.zeros_like(mask)
-        first[:, 0] = mask[:, 0]
-        x = h[mask]
-        is_first = first[mask].astype(np.float64)
-        design = np.concatenate([x, (1.0 - is_first)[:, None], is_first[:, None]], axis=1)
-        weight = np.where(is_first > 0, 1.0, float(num_tags))
-        y = np.asarray(tg.emissions, np.float64)[mask]
-        g = (design * weight[:, None]).T @ design
-        r = (design * weight[:, None]).T @ y
-        gram = g if gram is None else gram + g
-        rhs = r if rhs is None else rhs + r
-        count += len(x)
+        tg = targets_of(batch)
+        part = normal_equations(params, rest, place.rows(batch) if place else batch, tg.emissions)
+        g, r, n = (place.to_host(part) if place else jax.device_get(part))  # replicated: (H+2)^2 + (H+2) N values
+        gram = np.asarray(g, np.float64) + (0.0 if gram is None else gram)
+        rhs = np.asarray(r, np.float64) + (0.0 if rhs is None else rhs)
+        count += int(n)
         if progress is not None:
             progress()
     if tg is None or count == 0:
         raise ValueError("fit_head: no training words")
+    tg = place.to_host(tg) if place else jax.device_get(tg)  # its transitions, start and end
     hdim = gram.shape[0] - 2
     reg = np.zeros_like(gram)
     reg[np.arange(hdim), np.arange(hdim)] = ridge * np.trace(gram[:hdim, :hdim]) / hdim

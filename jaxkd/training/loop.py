@@ -353,7 +353,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         state = _set_up(config, Path(workdir))
         _resume(state, resume)
         targets = _teacher_targets(state)
-        writer = _tensorboard(state.workdir) if config.log.tensorboard else None
+        writer = _tensorboard(state.workdir) if config.log.tensorboard and is_main_process() else None
         warmed: set = set()
         for epoch in range(state.start_epoch, config.train.epochs):
             row = _train_epoch(state, epoch, targets, warmed)
@@ -363,7 +363,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         results = _final_results(state, targets)
         results["run_wall_s"] = time.perf_counter() - t_start
         results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
-        _write_atomically(state.workdir / "results.json", json.dumps(results, indent=2))
+        if is_main_process():
+            _write_atomically(state.workdir / "results.json", json.dumps(results, indent=2))
         if writer is not None:
             writer.close()
         return results
@@ -539,12 +540,12 @@ def _teacher_targets(state: RunState) -> Targets:
     caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
         for name in splits:
-            caches[name], fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_rest, name, rows[name])
-            cache_s, reused = cache_s + (caches[name].seconds if fresh else 0.0), reused or not fresh
+            cache, fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_rest, name, rows[name])
+            caches[name] = cache.on_device(place)
+            cache_s, reused = cache_s + (cache.seconds if fresh else 0.0), reused or not fresh
 
     def of(batch, gold=True):
-        name = "train" if gold else "unlabeled"
-        return place.targets(caches[name].assemble(batch)) if caches else t_fn(t_params, t_rest, batch)
+        return caches["train" if gold else "unlabeled"].of(batch) if caches else t_fn(t_params, t_rest, batch)
 
     if methods.get(state.spec.method).fits_head and config.distill.fit_head and state.start_epoch == 0:
         t0 = time.perf_counter()
@@ -576,7 +577,7 @@ def _cached_targets(state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, name:
     host_fn = lambda *args: state.placement.to_host(t_fn(*args))  # noqa: E731 - whole on every process
     cache = TeacherCache.build(host_fn, t_params, t_rest, rows, progress=lambda: bar.update())
     bar.close()
-    log(f"[jaxkd] cached teacher targets of {len(cache.per_row)} {name} rows in {cache.seconds:.1f}s")
+    log(f"[jaxkd] cached teacher targets of {len(cache)} {name} rows in {cache.seconds:.1f}s")
     while len(_TEACHER_CACHES) >= 2:  # a study runs its methods one after another
         _TEACHER_CACHES.pop(next(iter(_TEACHER_CACHES)))
     _TEACHER_CACHES[key] = cache

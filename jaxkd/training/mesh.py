@@ -24,14 +24,10 @@ process sees the same values. Only process 0 writes files and logs.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
-
-from jaxkd.methods import GLOBAL
 
 AXES = ("data", "model")
 
@@ -90,6 +86,8 @@ class Placement:
         def put(leaf):
             if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
                 return leaf
+            if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # dropout keys: placed as their bits
+                return jax.random.wrap_key_data(put(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
             host = np.asarray(leaf)  # the same on every process
             return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
@@ -103,17 +101,6 @@ class Placement:
         from jax.experimental import multihost_utils
 
         return jax.tree.map(lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree)
-
-    def targets(self, targets: Any):
-        """A method's teacher targets: per-row fields split like the batch,
-        ``GLOBAL`` fields (the teacher's CRF parameters) replicated."""
-        if self.mesh is None or not hasattr(targets, "LAYOUT"):
-            return targets
-        fields = {
-            name: self.replicate(value) if layout == GLOBAL else self.rows(value)
-            for name, layout, value in zip(targets._fields, targets.LAYOUT, targets)
-        }
-        return type(targets)(**fields)
 
 
 def initialize_processes(coordinator_address: str | None, num_processes: int | None, process_id: int | None) -> None:

@@ -51,6 +51,7 @@ from jaxkd.crf import Constraints
 from jaxkd.data.labels import LabelVocab
 from jaxkd.models.bert import BertConfig, BertModel
 from jaxkd.models.tagger import DTYPES, Tagger
+from jaxkd.training.mesh import barrier, is_main_process
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 NAMES = ("best", "latest")
@@ -72,7 +73,7 @@ def model_dir(workdir: str | Path) -> Path:
 
 def write_model_files(workdir: str | Path, encoder_dir: Path, tagger: Tagger, labels: LabelVocab, *, dtype: str) -> None:
     """Writes ``<workdir>/model/`` (process 0 only)."""
-    if jax.process_index() != 0:
+    if not is_main_process():
         return
     out = model_dir(workdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,7 @@ class Checkpoints:
                 enable_async_checkpointing=False,
                 create=writable,
                 cleanup_tmp_directories=writable,
-                read_only=not writable,
+                save_root_metadata=writable,  # (orbax's read_only=True logs warnings on every open)
             )
             self._manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -204,9 +205,9 @@ class Checkpoints:
         self._manager.wait_until_finished()
         _fault_point("committed")
         step_dir = self.directory / str(epoch)
-        if jax.process_index() == 0:
+        if is_main_process():
             _write_json(step_dir / DIGESTS, {item: _file_digests(step_dir / item) for item in items})
-        _sync("jaxkd-digests")
+        barrier("jaxkd-digests")
         _fault_point("saved")
 
     def restore(self, name: str, **templates) -> dict:
@@ -336,14 +337,6 @@ def _check_files(item_dir: Path, expected: dict[str, str]) -> None:
 # ---------------------------------------------------------------------------
 # processes, legacy layout, test hooks
 # ---------------------------------------------------------------------------
-
-
-def _sync(name: str) -> None:
-    """A barrier of all processes (nothing with one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 LEGACY_NAMES = ("best", "latest", "latest.old", "best.old")

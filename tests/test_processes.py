@@ -1,0 +1,122 @@
+"""Several processes training one run (``jax.distributed`` on 127.0.0.1, two
+processes of two forced CPU devices each, launched through the command line):
+the same losses, dev F1 and test F1 as one device, one results.json, and a
+run whose second process is killed resumes when both are started again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CONFIG = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.runs import tiny_config
+
+
+def get_config(arg):
+    if arg == "teacher":
+        changes = {{"train.epochs": 3, "train.head_lr": 3e-2}}
+    else:  # the student fixture's configuration, under the teacher in `arg`
+        changes = {{"mode": "student", "distill.method": "efficient", "model.num_layers": 1, "teacher_workdir": arg}}
+    return tiny_config({ckpt!r}, {data!r}, **changes)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(config: Path, arg: str, workdir: Path, *, kill_at: int | None = None, fault_log: Path | None = None):
+    """Both processes of a run; process 1 is killed at save point ``kill_at``."""
+    port = _free_port()
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+        if kill_at is not None and i == 1:
+            env.update(JAXKD_KILL_AT=str(kill_at), JAXKD_FAULT_LOG=str(fault_log))
+        command = [sys.executable, "-m", "jaxkd.train", "--config", f"{config}:{arg}", "--workdir", str(workdir),
+                   "--config.mesh.data=0", "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)]
+        procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def _finish(procs) -> list[str]:
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    return [err for _, err in outs]
+
+
+@pytest.fixture(scope="module")
+def two_processes(assets, teacher, tmp_path_factory):
+    _, ckpt, data = assets
+    out = tmp_path_factory.mktemp("processes")
+    config = out / "tiny.py"
+    config.write_text(CONFIG.format(root=str(ROOT), ckpt=str(ckpt), data=str(data)))
+    # The teacher: process 1 killed before the save of epoch 2, then both restarted.
+    log = out / "points.log"
+    procs = _start(config, "teacher", out / "teacher", kill_at=5, fault_log=log)
+    procs[1].wait(timeout=300)
+    killed = procs[1].returncode
+    procs[0].send_signal(signal.SIGKILL)  # the other waits for it forever (as a cluster would end the job)
+    procs[0].wait(timeout=60)
+    saved_before = sorted(p.name for p in (out / "teacher" / "checkpoints").iterdir() if p.name.isdigit())
+    resumed_logs = _finish(_start(config, "teacher", out / "teacher"))
+    student_logs = _finish(_start(config, str(teacher[0]), out / "student"))
+    return {
+        "killed": killed,
+        "last_point": log.read_text().split("\n")[-2],
+        "steps_before_resume": saved_before,
+        "teacher": json.loads((out / "teacher" / "results.json").read_text()),
+        "teacher_logs": resumed_logs,
+        "student": json.loads((out / "student" / "results.json").read_text()),
+        "student_logs": student_logs,
+    }
+
+
+def _same_run(a: dict, b: dict) -> None:
+    np.testing.assert_allclose([e["loss"] for e in a["epochs"]], [e["loss"] for e in b["epochs"]], rtol=1e-5)
+    assert [e["dev_f1"] for e in a["epochs"]] == [e["dev_f1"] for e in b["epochs"]]
+    assert a["test"]["f1"] == b["test"]["f1"]
+
+
+@pytest.mark.slow
+def test_a_killed_process_resumes_and_two_processes_train_as_one_device(two_processes, teacher):
+    r = two_processes
+    assert r["killed"] == -signal.SIGKILL and r["last_point"] == "5 before-save"  # epoch 2 trained, not saved
+    assert r["steps_before_resume"] == ["0"]
+    assert "resuming" in r["teacher_logs"][0] and "after epoch 1" in r["teacher_logs"][0]
+    assert r["teacher"]["mesh"] == {"devices": 4, "processes": 2, "axes": {"data": 4, "model": 1}}
+    _same_run(r["teacher"], teacher[1])
+
+
+@pytest.mark.slow
+def test_a_student_distils_over_two_processes(two_processes, student):
+    r = two_processes
+    assert r["student"]["mesh"]["processes"] == 2
+    _same_run(r["student"], student[1])  # its teacher targets cached from both processes' rows
+    for logs in (r["teacher_logs"], r["student_logs"]):
+        assert "[jaxkd]" in logs[0] and "[jaxkd]" not in logs[1]  # process 0 alone logs
+
+
+def test_process_flags_go_together():
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxkd.train", "--config", str(ROOT / "configs" / "wnut16_minilm.py"), "--workdir", "/nonexistent",
+         "--coordinator_address", "127.0.0.1:1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "--coordinator_address, --num_processes and --process_id go together" in proc.stderr
