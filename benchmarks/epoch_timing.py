@@ -66,11 +66,11 @@ from jaxkd.data.tokenization import Row  # noqa: E402
 from jaxkd.methods import REGISTRY  # noqa: E402
 from jaxkd.models.bert import BertConfig, BertModel  # noqa: E402
 from jaxkd.models.tagger import Tagger  # noqa: E402
+from jaxkd.training.phases import PHASES, phase_row, time_calls  # noqa: E402
 from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
 from jaxkd.training.targets import TeacherCache  # noqa: E402
 
 METHODS = tuple(REGISTRY) + ("efficient_cached",)  # efficient with the teacher cache
-PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
 PAPER_V100 = {  # Table 2 of Lin et al. (2022), seconds per CoNLL-2003 epoch
     "vanilla": (0, 19, 35, 54),
     "kbest": (21, 23, 39, 83),
@@ -158,14 +158,6 @@ def _spec(method: str) -> DistillSpec:
     return DistillSpec(method="efficient" if method == "efficient_cached" else method)
 
 
-def time_calls(calls) -> tuple[float, list]:
-    """Times one phase over a whole epoch: calls back to back, one block at the end."""
-    t0 = time.perf_counter()
-    outs = [c() for c in calls]
-    jax.block_until_ready(outs)
-    return time.perf_counter() - t0, outs
-
-
 class Method(NamedTuple):
     name: str
     fns: Any  # StudentFns
@@ -247,7 +239,7 @@ class Timed:
         t_step = time.perf_counter() - t0
         if not np.isfinite(loss):
             raise RuntimeError(f"{m.name}: the loss became {loss}")
-        row = {"teacher_forward_s": t_teacher, "student_forward_s": t_fwd, "student_backward_s": max(t_step - t_fwd, 0.0), "total_s": t_teacher + t_step}
+        row = phase_row(t_teacher, t_fwd, t_step)
         self.rows.append(row)
         return row
 

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jaxkd.methods import METHODS
-
-PHASES = ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s")
+from jaxkd.training.phases import PHASES
 
 
 class StudentSetup(NamedTuple):

@@ -1,19 +1,14 @@
 """One training run: data, models, the epoch loop, evaluation, checkpoints and
 ``<workdir>/results.json``.
 
-Per-epoch timings follow shared/DESIGN.md: compilation is excluded (every
-compiled variant and shape is warmed up before the epoch starts), and phases
-are timed on compiled calls with ``block_until_ready``:
-
-* ``teacher_forward_s``: computing the teacher targets of every batch (0 when
-  they come from the cache; its one-time cost is ``teacher_cache_s``);
-* ``student_forward_s``: the loss alone, on its own compiled function (timed
-  on ``timing.forward_batches`` batches, extrapolated to the epoch);
-* ``student_backward_s``: the train steps (gradient + update) minus the
-  forward. The steps run back to back, :data:`IN_FLIGHT` ahead of the host,
-  which prepares the next batches meanwhile: their time is the epoch's wall
-  time less the separately timed teacher and forward passes;
-* ``total_s``: the sum of the three.
+Per-epoch timings are the phases of :mod:`jaxkd.training.phases` (one
+definition, shared with ``benchmarks/epoch_timing.py``): compilation is
+excluded (every compiled variant and shape is warmed up before the epoch
+starts); the teacher's one-time cache pass is ``teacher_cache_s``; the
+forward alone is timed on ``timing.forward_batches`` batches and scaled to
+the epoch; the train steps run back to back, :data:`IN_FLIGHT` ahead of the
+host, which prepares the next batches meanwhile, so their time is the
+epoch's wall time less the separately timed teacher and forward passes.
 """
 
 from __future__ import annotations
@@ -23,6 +18,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -46,6 +43,7 @@ from jaxkd.training import run_dir
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.head_fit import fit_head
 from jaxkd.training.mesh import Placement, is_main_process
+from jaxkd.training.phases import EpochClock
 from jaxkd.training.run_dir import Checkpoints
 from jaxkd.training.steps import DistillSpec, OptimizerSettings, Split, copy_tree, dropout_key, split, student_fns, teacher_fn
 from jaxkd.training.targets import TeacherCache
@@ -646,16 +644,6 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
 IN_FLIGHT = 2
 
 
-@dataclasses.dataclass
-class _EpochClock:
-    """Seconds of an epoch: its wall time and the passes timed on their own."""
-
-    teacher: float = 0.0  # teacher targets computed per batch
-    forward: float = 0.0  # the probed batches' forward alone
-    probed_steps: float = 0.0  # the probed batches' train steps
-    wall: float = 0.0
-
-
 def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
     """One epoch of training steps (compiled first); returns its row of the
     history, dev F1 still to come."""
@@ -668,7 +656,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
 
     probe = _probe_batches(steps, config.timing.forward_batches)
     _warm_up(state, steps, probe, targets_of, lam, warmed)
-    clock = _EpochClock()
+    clock = EpochClock()
     loss_sums = {True: 0.0, False: 0.0}  # by gold
     pending: collections.deque = collections.deque()  # (step, gold, loss on the device)
     bar = _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress)
@@ -703,6 +691,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
             clock.forward += time.perf_counter() - t0
             t0 = time.perf_counter()
+        _kill_point()
         state.params, state.opt_state, loss = fns.train_step(
             state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
         )
@@ -717,27 +706,29 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
     return _epoch_row(state, epoch, lam, steps, len(probe), clock, loss_sums)
 
 
-def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, clock: _EpochClock, loss_sums: dict) -> dict:
+def _kill_point() -> None:
+    """Test hook: ``JAXKD_KILL_AT_STEP=<n>`` kills the process (SIGKILL) as it
+    dispatches its n-th train step (counted from 1 over its epochs)."""
+    target = os.environ.get("JAXKD_KILL_AT_STEP")
+    if target:
+        global _STEPS_DISPATCHED
+        _STEPS_DISPATCHED += 1
+        if _STEPS_DISPATCHED == int(target):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+_STEPS_DISPATCHED = 0
+
+
+def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, clock: EpochClock, loss_sums: dict) -> dict:
     """The epoch's row of the history: mean losses and seconds by phase."""
-    # The steps' share of the epoch: its wall time less the separately timed
-    # teacher and forward passes (host preparation overlaps the steps).
-    t_step = max(clock.wall - clock.teacher - clock.forward, 0.0)
-    # Extrapolate the forward share from the timed batches to the epoch.
-    if not probed:
-        fwd = None
-    else:
-        fwd = clock.forward if probed == len(steps) else (clock.forward / max(clock.probed_steps, 1e-12)) * t_step
-        fwd = min(fwd, t_step)
     labeled = sum(gold for _, gold in steps)
     row = {
         "epoch": epoch + 1,
         "loss": loss_sums[True] / labeled,
         "lambda": lam,
         "dev_f1": None,  # set by _end_epoch
-        "teacher_forward_s": clock.teacher,
-        "student_forward_s": fwd,
-        "student_backward_s": None if fwd is None else t_step - fwd,
-        "total_s": clock.teacher + t_step,
+        **clock.phases(probed, len(steps)),
         "wall_s": clock.wall,
         "forward_timed_batches": probed,
     }
