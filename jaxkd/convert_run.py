@@ -40,7 +40,7 @@ def _legacy_restore(path: Path, template: dict) -> dict:
 
     meta = json.loads((path / "structure.json").read_text())
     if isinstance(meta, dict):  # with file checksums; the oldest runs saved the list alone
-        run_dir._check_files(path / "arrays", meta["files"])
+        run_dir.check_files(path / "arrays", meta["files"])
         meta = meta["arrays"]
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     index = {m["name"]: i for i, m in enumerate(meta)}

@@ -45,8 +45,6 @@ def _start_processes() -> None:
 
 
 def main(argv) -> None:
-    import jax
-
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from absl import logging
@@ -54,6 +52,7 @@ def main(argv) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     _start_processes()
     from jaxkd.training.loop import TrainingError, run
+    from jaxkd.training.mesh import is_main_process
 
     if _WORKDIR.value is None:
         raise app.UsageError("--workdir is required")
@@ -70,7 +69,7 @@ def main(argv) -> None:
         # A fault inside training, not a configuration key: keep it apart from
         # the unknown-key errors that cli() reports for flag parsing.
         raise RuntimeError(f"jaxkd.train failed inside training: {type(err).__name__}: {err}") from err
-    if "dev" in results and jax.process_index() == 0:
+    if "dev" in results and is_main_process():
         print(
             f"[jaxkd] {results['mode']} {results['method']}: best epoch {results['best_epoch']}, "
             f"dev F1 {results['dev']['f1']:.2f}, test F1 {results['test']['f1']:.2f} -> {_WORKDIR.value}/results.json"

@@ -226,8 +226,8 @@ def _check_same_config(workdir: Path, config) -> None:
         if diff:
             what = "resuming with" if pinned else "it saved no checkpoint; starting again with"
             log(f"[jaxkd] note: {workdir}: {what} a changed configuration ({', '.join(diff)})")
-    if jax.process_index() == 0:
-        _write_atomically(saved, config.to_json(indent=2))
+    if is_main_process():
+        run_dir.write_json(saved, json.loads(config.to_json()))
 
 
 def _flat(d, prefix=""):
@@ -362,7 +362,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         results["run_wall_s"] = time.perf_counter() - t_start
         results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
         if is_main_process():
-            _write_atomically(state.workdir / "results.json", json.dumps(results, indent=2))
+            run_dir.write_json(state.workdir / "results.json", results)
         if writer is not None:
             writer.close()
         return results
@@ -798,12 +798,6 @@ def _final_results(state: RunState, targets: Targets) -> dict:
         "mesh": state.placement.describe(),
         "jax_version": jax.__version__,
     }
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _probe_batches(steps, count: int) -> set[int]:

@@ -52,6 +52,7 @@ from jaxkd.data.labels import LabelVocab
 from jaxkd.models.bert import BertConfig, BertModel
 from jaxkd.models.tagger import DTYPES, Tagger
 from jaxkd.training.mesh import barrier, is_main_process
+from jaxkd.training.steps import _merge, path_names, split
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 NAMES = ("best", "latest")
@@ -206,7 +207,7 @@ class Checkpoints:
         _fault_point("committed")
         step_dir = self.directory / str(epoch)
         if is_main_process():
-            _write_json(step_dir / DIGESTS, {item: _file_digests(step_dir / item) for item in items})
+            write_json(step_dir / DIGESTS, {item: _file_digests(step_dir / item) for item in items}, indent=0)
         barrier("jaxkd-digests")
         _fault_point("saved")
 
@@ -227,7 +228,7 @@ class Checkpoints:
         for item, template in templates.items():
             _check_fits(step_dir / item, template)
             if digests is not None:
-                _check_files(step_dir / item, digests.get(item, {}))
+                check_files(step_dir / item, digests.get(item, {}))
         args = ocp.args.Composite(**{item: ocp.args.StandardRestore(_abstract(t)) for item, t in templates.items()})
         try:
             restored = self._manager.restore(step, args=args)
@@ -261,8 +262,6 @@ def _abstract(tree):
 
 
 def _leaf_names(tree) -> dict[str, tuple]:
-    from jaxkd.training.steps import path_names
-
     return {".".join(path_names(p)): tuple(getattr(leaf, "shape", ())) for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
@@ -288,11 +287,12 @@ def _check_fits(item_dir: Path, template) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _write_json(path: Path, value) -> None:
-    """Writes to a temporary file, flushed to disk, then renames it into place."""
+def write_json(path: Path, value, *, indent: int = 2) -> None:
+    """Writes ``value`` as JSON to a temporary file, flushed to disk, then
+    renames it into place: a reader sees the old file or the new one, whole."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=0)
+        json.dump(value, f, indent=indent)
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
@@ -320,7 +320,7 @@ def _read_digests(step_dir: Path) -> dict | None:
         raise CheckpointError(f"{path}: damaged ({err})") from None
 
 
-def _check_files(item_dir: Path, expected: dict[str, str]) -> None:
+def check_files(item_dir: Path, expected: dict[str, str]) -> None:
     """Compares an item's files with their digests (before any is handed to
     orbax, whose reader reports damage with stray tracebacks, or not at all)."""
     found = _file_digests(item_dir)
@@ -394,16 +394,12 @@ class Run(NamedTuple):
     def tagger(self):
         """The :class:`~jaxkd.models.tagger.Tagger` with the checkpoint's
         weights, in eval mode."""
-        from jaxkd.training.steps import _merge
-
         return _merge(self.parts.eval_def, self.params, self.parts.rest)
 
 
 def restore_params(workdir: str | Path, name: str = "best", *, dtype: str | None = None):
     """(the tagger taken apart with :func:`~jaxkd.training.steps.split`, the
     parameters of checkpoint ``name``); only the parameters are read."""
-    from jaxkd.training.steps import split
-
     parts = split(abstract_tagger(workdir, dtype=dtype))
     params = Checkpoints(workdir).restore(name, params=parts.params)["params"]
     return parts, params
