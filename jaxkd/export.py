@@ -63,6 +63,13 @@ over tag sequences y whose moves are allowed (`allowed_transitions[i, j]`,
 tagger). With pytorch-crf: `CRF(N, batch_first=True)` with `transitions`,
 `start_transitions`, `end_transitions` copied from the file, and forbidden
 moves set to -10000 before `decode`. Label names: `id2label` in `config.json`.
+{head_note}"""
+
+SOFTMAX_NOTE = """
+This tagger has a per-word softmax head (jaxkd's `model.head = "softmax"`):
+its transition, start and end scores are zero, so the decoding above is the
+per-word argmax of the logits, or, with the constraints, the most probable
+sequence of tags whose moves are allowed.
 """
 
 
@@ -117,7 +124,8 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
         save_file(hf_tensors(tagger), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         save_file(crf_tensors(tagger), str(tmp / "crf.safetensors"))
         _copy_tokenizer(workdir, tmp)
-        (tmp / "README.md").write_text(DECODING_NOTE.format(name=out.name, workdir=workdir, checkpoint=checkpoint))
+        head_note = SOFTMAX_NOTE if tagger.head_kind == "softmax" else ""
+        (tmp / "README.md").write_text(DECODING_NOTE.format(name=out.name, workdir=workdir, checkpoint=checkpoint, head_note=head_note))
 
     return _write_dir(out, fill)
 

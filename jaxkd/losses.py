@@ -78,6 +78,38 @@ def nll(scores: CRFScores, mask, tags, *, constraints=None, algorithm: str = "se
     return log_z - gold
 
 
+def token_nll(logits, mask, tags):
+    """Token cross-entropy of the gold tags, summed over the valid words: the
+    softmax head's ``-sum_l log softmax(logits_l)[y_l]``.
+
+    Args:
+      logits: [B, L, N]; mask: [B, L] bool; tags: [B, L] int.
+
+    Returns:
+      [B] float32, 0 for all-padding rows.
+    """
+    logp = jax.nn.log_softmax(_f32(logits), axis=-1)
+    gold = jnp.take_along_axis(logp, jnp.asarray(tags)[..., None], axis=-1)[..., 0]
+    return -jnp.where(jnp.asarray(mask, bool), gold, 0.0).sum(-1)
+
+
+def kbest_token_kd(student_logits, mask, paths, weights):
+    """K-best KD for a softmax student: the weighted token cross-entropy of
+    the teacher's K best paths, ``sum_k w_k token_nll(y_k)``.
+
+    Args:
+      student_logits: [B, L, N]; mask: [B, L] bool; paths: [B, K, L] int;
+      weights: [B, K] float.
+
+    Returns:
+      [B] float32.
+    """
+    logp = jax.nn.log_softmax(_f32(student_logits), axis=-1)  # [B, L, N]
+    picked = jnp.take_along_axis(logp[:, None], jnp.asarray(paths)[..., None], axis=-1)[..., 0]  # [B, K, L]
+    per_path = -jnp.where(jnp.asarray(mask, bool)[:, None], picked, 0.0).sum(-1)
+    return jnp.sum(jax.lax.stop_gradient(_f32(weights)) * per_path, axis=-1)
+
+
 # ---------------------------------------------------------------------------
 # efficient sub-structured KD (Lin et al. 2022)
 # ---------------------------------------------------------------------------
@@ -290,40 +322,45 @@ def expected_score(student: CRFScores, mask, unary, pairwise):
     )
 
 
-def structkd(student: CRFScores, mask, teacher_unary, teacher_pairwise, *, constraints=None, algorithm: str = "sequential"):
-    """Factorised structural KD (scenario 1, CRF teacher -> CRF student).
+def structkd(student: CRFScores, mask, teacher_unary, teacher_pairwise, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+    """Factorised structural KD (scenarios 1 and 3: a CRF student).
 
-    ``L = log Z_S - sum_u q_T(u) s_S(u)``, the exact cross-entropy between the
-    teacher's and the student's distributions over all tag sequences; its
-    gradient is ``q_S - q_T``.
+    ``L = tau^2 (log Z_S - sum_u q_T(u) s_S(u))`` with the student's scores
+    divided by ``tau``: the exact cross-entropy between the teacher's and the
+    student's distributions over all tag sequences; its gradient is
+    ``tau (q_S - q_T)``.
 
     Args:
       student: CRF scores, emissions [B, L, N].
       mask: [B, L] bool prefix mask.
-      teacher_unary: [B, L, N]; teacher_pairwise: [B, L, N, N] (teacher marginals).
+      teacher_unary: [B, L, N]; teacher_pairwise: [B, L, N, N] (teacher
+        marginals, at the same temperature: :func:`teacher_marginals`).
 
     Returns:
       [B] float32.
     """
-    log_z = crf.log_partition(student.emissions, mask, *student.crf_args(), algorithm=algorithm, constraints=constraints)
+    s = student.scaled(temperature) if temperature != 1.0 else student
+    log_z = crf.log_partition(s.emissions, mask, *s.crf_args(), algorithm=algorithm, constraints=constraints)
     q_u = jax.lax.stop_gradient(_f32(teacher_unary))
     q_p = jax.lax.stop_gradient(_f32(teacher_pairwise))
-    return log_z - expected_score(student, mask, q_u, q_p)
+    return temperature**2 * (log_z - expected_score(s, mask, q_u, q_p))
 
 
-def structkd_token_student(student_logits, mask, teacher_unary):
+def structkd_token_student(student_logits, mask, teacher_unary, *, temperature: float = 1.0):
     """Scenario 2 (CRF teacher -> token-level softmax student): sum over valid
-    tokens of KL(teacher unary marginal || student softmax).
+    tokens of KL(teacher unary marginal || student softmax at ``tau``), times
+    ``tau^2``.
 
     Args:
-      student_logits: [B, L, N]; mask: [B, L] bool; teacher_unary: [B, L, N].
+      student_logits: [B, L, N]; mask: [B, L] bool; teacher_unary: [B, L, N]
+        (the teacher's marginals at the same temperature).
 
     Returns:
       [B] float32.
     """
-    q = jax.nn.softmax(_f32(student_logits), axis=-1)
+    q = jax.nn.softmax(_f32(student_logits) / temperature, axis=-1)
     p = jax.lax.stop_gradient(_f32(teacher_unary))
-    return _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
+    return temperature**2 * _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
 
 
 def structkd_token_teacher(student: CRFScores, mask, teacher_probs, *, constraints=None, algorithm: str = "sequential"):

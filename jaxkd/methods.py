@@ -123,6 +123,11 @@ class Method:
         teacher's forward-backward over the CRF in every step. The training
         loop does so when the cache of the targets would be large
         (``DistillSpec.targets_in_step``).
+      token_targets, token_kd: the same for a softmax student
+        (``model.head = "softmax"``, ``DistillSpec.head``): ``token_kd`` takes
+        the student's per-word logits as ``student.emissions``;
+        ``token_targets`` defaults to ``targets``; no ``token_kd``: the method
+        has no term for a softmax student.
     """
 
     name: str
@@ -132,6 +137,16 @@ class Method:
     learns_distribution: bool = False
     fits_head: bool = False
     in_step: bool = False
+    token_targets: Callable | None = None
+    token_kd: Callable | None = None
+
+    def targets_for(self, head: str) -> Callable | None:
+        """What the teacher gives a student of ``head`` ("crf" or "softmax")."""
+        return (self.token_targets or self.targets) if head == "softmax" else self.targets
+
+    def kd_for(self, head: str) -> Callable | None:
+        """The distillation term of a student of ``head``."""
+        return self.token_kd if head == "softmax" else self.kd
 
 
 def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
@@ -153,6 +168,10 @@ def _kbest_kd(spec, student: CRFScores, mask, t: KBestTargets, constraints):
     return jnp.sum(per) / losses.real_rows(mask)
 
 
+def _kbest_token_kd(spec, student: CRFScores, mask, t: KBestTargets, constraints):
+    return jnp.sum(losses.kbest_token_kd(student.emissions, mask, t.paths, t.weights)) / losses.real_rows(mask)
+
+
 def _posterior_targets(spec, s: CRFScores, mask, constraints) -> UnaryTargets:
     unary, _ = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
     return UnaryTargets(unary)
@@ -165,12 +184,20 @@ def _posterior_kd(spec, student: CRFScores, mask, t: UnaryTargets, constraints):
     return jnp.sum(per) / losses.real_rows(mask)
 
 
+def _unary_token_kd(spec, student: CRFScores, mask, t: UnaryTargets, constraints):
+    """Scenario 2 (a softmax student of a CRF teacher's unary marginals); for
+    a softmax student posterior KD and Struct. KD are this same term."""
+    per = losses.structkd_token_student(student.emissions, mask, t.unary, temperature=spec.temperature)
+    return jnp.sum(per) / losses.real_rows(mask)
+
+
 def _pair_targets(spec, s: CRFScores, mask, constraints) -> PairTargets:
-    return PairTargets(*losses.teacher_marginals(s, mask, constraints=constraints, algorithm=spec.algorithm))
+    marginals = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
+    return PairTargets(*marginals)
 
 
 def _pair_kd(spec, student: CRFScores, mask, t: PairTargets, constraints):
-    per = losses.structkd(student, mask, t.unary, t.pairwise, constraints=constraints, algorithm=spec.algorithm)
+    per = losses.structkd(student, mask, t.unary, t.pairwise, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
     return jnp.sum(per) / losses.real_rows(mask)
 
 
@@ -179,10 +206,16 @@ REGISTRY = {
     m.name: m
     for m in (
         Method("vanilla", "gold NLL only"),
-        Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd, fits_head=True),
-        Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True),
-        Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True),
-        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True, in_step=True),
+        # A softmax student's scores are a CRF's with zero transitions: the
+        # efficient term is the same (its pair scores are its logits).
+        Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd, fits_head=True,
+               token_kd=_scores_kd),
+        Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True,
+               token_kd=_kbest_token_kd),
+        Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True,
+               token_kd=_unary_token_kd),
+        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True, in_step=True,
+               token_targets=_posterior_targets, token_kd=_unary_token_kd),
     )
 }
 METHODS = tuple(REGISTRY)

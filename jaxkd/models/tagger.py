@@ -25,7 +25,9 @@ class Fixed(nnx.Variable):
 
 
 class Tagger(nnx.Module):
-    """A linear-chain CRF tagger on top of a BERT encoder.
+    """A linear-chain CRF tagger on top of a BERT encoder (``model.head =
+    "crf"``; :class:`~jaxkd.models.softmax_tagger.SoftmaxTagger` is the
+    per-word softmax head).
 
     Args:
       encoder: a :class:`~jaxkd.models.bert.BertModel` (loaded or random).
@@ -35,6 +37,8 @@ class Tagger(nnx.Module):
         that runs the CRF.
       rngs: initialises the emission layer and seeds dropout.
     """
+
+    head_kind = "crf"  # model.head
 
     def __init__(
         self,
@@ -94,12 +98,28 @@ class Tagger(nnx.Module):
         return CRFScores(emissions, self.transitions.get_value(), self.start.get_value(), self.end.get_value())
 
 
-def build_tagger(encoder_path: str | Path, labels, *, num_layers: int | None, dropout: float, constrained: bool, dtype: str, seed: int) -> Tagger:
+HEADS = ("crf", "softmax")  # model.head
+
+
+def tagger_class(head: str) -> type:
+    """The model of a ``model.head``."""
+    if head == "crf":
+        return Tagger
+    if head == "softmax":
+        from jaxkd.models.softmax_tagger import SoftmaxTagger
+
+        return SoftmaxTagger
+    raise ValueError(f"model.head must be one of {', '.join(HEADS)}; got {head!r}")
+
+
+def build_tagger(
+    encoder_path: str | Path, labels, *, num_layers: int | None, dropout: float, constrained: bool, dtype: str, seed: int, head: str = "crf"
+) -> Tagger:
     """A tagger whose encoder is loaded from a pre-trained checkpoint (its first
-    ``num_layers`` layers) and whose emission layer and CRF are fresh
+    ``num_layers`` layers) and whose emission layer (and CRF) are fresh
     (``labels``: a :class:`~jaxkd.data.labels.LabelVocab`)."""
     if dtype not in DTYPES:
         raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
     encoder = load_bert(encoder_path, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
     constraints = labels.constraints() if constrained else None
-    return Tagger(encoder, len(labels), dropout=dropout, constraints=constraints, rngs=nnx.Rngs(seed + 1))
+    return tagger_class(head)(encoder, len(labels), dropout=dropout, constraints=constraints, rngs=nnx.Rngs(seed + 1))

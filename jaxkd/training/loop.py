@@ -92,6 +92,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, choices in _choices().items():
         if _get(config, key) not in choices:
             raise TrainingError(f"{key} must be one of {', '.join(map(str, choices))}; got {_get(config, key)!r} (--config.{key}=...)")
+    if config.distill.fit_head and config.model.head != "crf" and config.distill.method == "efficient":
+        raise TrainingError(
+            "distill.fit_head solves for a CRF student's emission layer and transition scores; a softmax student "
+            "(model.head = 'softmax') has no transition scores to absorb the fit: use --config.distill.fit_head=false"
+        )
     if config.mode == "student" and config.distill.method != "vanilla" and config.train.epochs == 1 and config.distill.lambda_schedule == "paper":
         log("[jaxkd] warning: with train.epochs = 1 the 'paper' schedule gives lambda 0 to the only epoch: the student "
             "learns from the gold tags alone (--config.distill.lambda_schedule=constant to distil)")
@@ -126,10 +131,11 @@ RANGES = {
 
 def _choices() -> dict:
     from jaxkd import crf
-    from jaxkd.models.tagger import DTYPES
+    from jaxkd.models.tagger import DTYPES, HEADS
 
     return {
         "model.dtype": tuple(DTYPES),
+        "model.head": HEADS,
         "distill.kbest_weights": losses.KBEST_WEIGHTS,
         "distill.algorithm": crf.ALGORITHMS,
         "log.progress": PROGRESS_MODES,
@@ -305,12 +311,14 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
             f"the student's rows hold up to {encoder.window} sub-words but its teacher reads at most {t_encoder.window}: "
             f"set --config.model.window={t_encoder.window}"
         )
-    if config.model.constraints and not run_dir.read_tagger_meta(teacher)["constrained"] and methods.get(config.distill.method).learns_distribution:
+    meta = run_dir.read_tagger_meta(teacher)
+    if config.model.head == "crf" and config.model.constraints and not meta["constrained"] and methods.get(config.distill.method).learns_distribution:
+        what = "a product of per-word softmaxes" if meta["head"] == "softmax" else "the teacher"
         raise TrainingError(
             f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
-            f"unconstrained teacher {teacher} (trained with model.constraints = False): the teacher puts mass on moves "
-            "the student forbids, and the loss has no lower bound. Use --config.model.constraints=false, "
-            "a constrained teacher, or the efficient method"
+            f"unconstrained {meta['head']} teacher {teacher} (trained with model.constraints = False): {what} puts mass "
+            "on moves the student forbids, and the loss has no lower bound. Use --config.model.constraints=false, "
+            "a constrained teacher (whose distribution is then over valid tag sequences), or the efficient method"
         )
 
 
@@ -421,6 +429,7 @@ def _set_up(config, workdir: Path) -> RunState:
         kbest_weights=config.distill.kbest_weights,
         temperature=float(config.distill.temperature),
         algorithm=config.distill.algorithm,
+        head=config.model.head,
     )
     corpus = load_data(config)
     unlabeled = load_unlabeled(config)
@@ -443,6 +452,7 @@ def _set_up(config, workdir: Path) -> RunState:
         constrained=config.model.constraints,
         dtype=config.model.dtype,
         seed=config.seed,
+        head=config.model.head,
     )
     run_dir.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
@@ -476,7 +486,7 @@ IN_STEP_ABOVE_BYTES = 1 << 30
 def _targets_in_step(spec: DistillSpec, encoded: EncodedCorpus, num_tags: int, cache: bool) -> DistillSpec:
     """``spec`` with ``targets_in_step`` set when the method allows it and its
     cached targets (N x N floats per word) would exceed IN_STEP_ABOVE_BYTES."""
-    if not (cache and methods.get(spec.method).in_step):
+    if not (cache and methods.get(spec.method).in_step and spec.head == "crf"):
         return spec
     words = sum(len(r.word_index) for rows in (encoded.rows["train"], encoded.rows.get("unlabeled", [])) for r in rows)
     size = words * num_tags * num_tags * 4

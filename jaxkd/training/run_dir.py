@@ -50,7 +50,7 @@ from orbax.checkpoint import checkpoint_managers as policies
 from jaxkd.crf import Constraints
 from jaxkd.data.labels import LabelVocab
 from jaxkd.models.bert import BertConfig, BertModel
-from jaxkd.models.tagger import DTYPES, Tagger
+from jaxkd.models.tagger import DTYPES, Fixed, Tagger, tagger_class
 from jaxkd.training.mesh import barrier, is_main_process
 from jaxkd.training.steps import _merge, path_names, split
 
@@ -83,7 +83,7 @@ def write_model_files(workdir: str | Path, encoder_dir: Path, tagger: Tagger, la
         if (Path(encoder_dir) / name).is_file():
             shutil.copyfile(Path(encoder_dir) / name, out / name)
     (out / "labels.json").write_text(labels.to_json())
-    meta = {"dropout": float(tagger.dropout.rate), "constrained": bool(tagger.constrained), "dtype": dtype}
+    meta = {"dropout": float(tagger.dropout.rate), "constrained": bool(tagger.constrained), "dtype": dtype, "head": tagger.head_kind}
     (out / "tagger.json").write_text(json.dumps(meta, indent=2))
 
 
@@ -95,8 +95,9 @@ def read_labels(workdir: str | Path) -> LabelVocab:
 
 
 def read_tagger_meta(workdir: str | Path) -> dict:
-    """``tagger.json``: dropout, constrained, dtype."""
-    return json.loads((model_dir(workdir) / "tagger.json").read_text())
+    """``tagger.json``: dropout, constrained, dtype, head (runs from before
+    the softmax head: "crf")."""
+    return {"head": "crf", **json.loads((model_dir(workdir) / "tagger.json").read_text())}
 
 
 def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
@@ -113,10 +114,14 @@ def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
     def make():
         encoder = BertModel(config, rngs=nnx.Rngs(0), dtype=DTYPES[dtype])
         constraints = labels.constraints() if meta["constrained"] else None
-        return Tagger(encoder, len(labels), dropout=meta["dropout"], constraints=constraints, rngs=nnx.Rngs(1))
+        return tagger_class(meta["head"])(encoder, len(labels), dropout=meta["dropout"], constraints=constraints, rngs=nnx.Rngs(1))
 
     model = nnx.eval_shape(make)
-    # eval_shape leaves every array abstract; the non-trained state must be real.
+    # eval_shape leaves every array abstract; the non-trained state must be real:
+    # the allowed moves, and a softmax head's zero transition scores.
+    for _, variable in nnx.iter_graph(model):
+        if isinstance(variable, Fixed) and isinstance(variable.get_value(), jax.ShapeDtypeStruct):
+            variable.set_value(jnp.zeros(variable.get_value().shape, variable.get_value().dtype))
     allowed = labels.constraints() if meta["constrained"] else Constraints.none(len(labels))
     model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
     model.allowed_start.set_value(jnp.asarray(allowed.start))

@@ -39,6 +39,9 @@ class DistillSpec(NamedTuple):
     # computes the method's targets from them (a method with Method.in_step;
     # the loop chooses it when the cached targets would be large).
     targets_in_step: bool = False
+    # The student's model.head: "crf", or "softmax" (token cross-entropy, and
+    # each method's term for a softmax student: Method.token_kd).
+    head: str = "crf"
 
 
 class Split(NamedTuple):
@@ -105,11 +108,12 @@ def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     """The method's distillation term of a batch (:data:`jaxkd.methods.REGISTRY`),
     from the teacher ``targets`` of the batch (its targets type)."""
     method = methods.get(spec.method)
-    if method.kd is None:
-        raise ValueError(f"no distillation term for method {spec.method!r}")
+    kd = method.kd_for(spec.head)
+    if kd is None:
+        raise ValueError(f"no distillation term for method {spec.method!r} and a {spec.head} student")
     if spec.targets_in_step:
         targets = targets.derive(method, spec, mask)
-    return method.kd(spec, student, mask, targets, constraints)
+    return kd(spec, student, mask, targets, constraints)
 
 
 def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constraints, *, use_kd: bool, use_nll: bool):
@@ -117,7 +121,10 @@ def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constra
     mask = batch.word_mask
     total = jnp.zeros((), jnp.float32)
     if use_nll:
-        nll = losses.nll(scores, mask, batch.tags, constraints=constraints, algorithm=spec.algorithm)
+        if spec.head == "softmax":
+            nll = losses.token_nll(scores.emissions, mask, batch.tags)
+        else:
+            nll = losses.nll(scores, mask, batch.tags, constraints=constraints, algorithm=spec.algorithm)
         nll = jnp.sum(nll) / losses.real_rows(mask)
         total = total + (nll if not use_kd else (1.0 - lam) * nll)
     if use_kd:
@@ -207,7 +214,8 @@ def teacher_fn(parts: Split, spec: DistillSpec):
 
 def _teacher_fn(parts: Split, spec: DistillSpec):
     method = methods.get(spec.method)
-    if method.targets is None:
+    make_targets = method.targets_for(spec.head)
+    if make_targets is None:
         raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
     if spec.targets_in_step and not method.in_step:
         raise ValueError(f"method {spec.method!r} cannot compute its targets inside the step")
@@ -218,7 +226,7 @@ def _teacher_fn(parts: Split, spec: DistillSpec):
         scores = jax.lax.stop_gradient(model(batch))
         if spec.targets_in_step:  # the step computes the targets from these
             return methods.TeacherScores.of(scores, model.constraints)
-        return method.targets(spec, scores, batch.word_mask, model.constraints)
+        return make_targets(spec, scores, batch.word_mask, model.constraints)
 
     return targets
 
