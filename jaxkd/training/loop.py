@@ -6,14 +6,14 @@ definition, shared with ``benchmarks/epoch_timing.py``): compilation is
 excluded (every compiled variant and shape is warmed up before the epoch
 starts); the teacher's one-time cache pass is ``teacher_cache_s``; the
 forward alone is timed on ``timing.forward_batches`` batches and scaled to
-the epoch; the train steps run back to back, :data:`IN_FLIGHT` ahead of the
-host, which prepares the next batches meanwhile, so their time is the
-epoch's wall time less the separately timed teacher and forward passes.
+the epoch; the train steps run back to back, the host reading their summed
+loss every :data:`READ_EVERY` steps and preparing the next batches
+meanwhile, so their time is the epoch's wall time less the separately timed
+teacher and forward passes.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import json
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -648,10 +649,11 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
         warmed.add(key)
 
 
-# Training steps dispatched ahead of the host reading their loss: the host
-# prepares the next batches (cache assembly, transfer) while the compiled steps
-# run, and a NaN loss still stops the epoch at most this many steps late.
-IN_FLIGHT = 2
+# Steps between two reads of the loss, which is summed on the device: the host
+# dispatches steps and prepares the next batches (row ids, transfer) without
+# waiting on any, at most this many ahead; a NaN stops the epoch at the read
+# after it, before anything is saved.
+READ_EVERY = 16
 
 
 def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
@@ -667,28 +669,18 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
     probe = _probe_batches(steps, config.timing.forward_batches)
     _warm_up(state, steps, probe, targets_of, lam, warmed)
     clock = EpochClock()
-    loss_sums = {True: 0.0, False: 0.0}  # by gold
-    pending: collections.deque = collections.deque()  # (step, gold, loss on the device)
-    bar = _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress)
+    sums = {True: jnp.zeros((), jnp.float32), False: jnp.zeros((), jnp.float32)}  # summed losses by gold, on the device
+    read = _LossReads(state, epoch, _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress))
 
-    def settle(until: int) -> None:
-        """Reads the losses of the oldest steps until ``until`` remain in flight."""
-        while len(pending) > until:
-            i, gold, loss = pending.popleft()
-            loss = float(loss)  # waits for step i
-            if not math.isfinite(loss):
-                bar.close()
-                _stop_on_nan(state, loss, epoch, i)
-            loss_sums[gold] += loss
-            bar.update()
-            bar.set_postfix_str(f"loss {loss:.4f}")
+    def settle(until: int = 0) -> None:
+        read(sums, until)
 
     wall0 = time.perf_counter()
     for i, (host_batch, gold) in enumerate(steps):
         use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
-            settle(0)
+            settle(i)
             t0 = time.perf_counter()
             tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
             clock.teacher += time.perf_counter() - t0
@@ -696,7 +688,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
             tg = targets_of(host_batch, gold, use_kd)
         batch = state.placement.rows(host_batch)
         if i in probe:  # the forward alone, then the step, each timed on an idle device
-            settle(0)
+            settle(i)
             t0 = time.perf_counter()
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
             clock.forward += time.perf_counter() - t0
@@ -705,15 +697,39 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         state.params, state.opt_state, loss = fns.train_step(
             state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
         )
-        pending.append((i, gold, loss))
+        sums[gold] = sums[gold] + loss
         if i in probe:
-            settle(0)
+            settle(i + 1)
             clock.probed_steps += time.perf_counter() - t0
-        settle(IN_FLIGHT)
-    settle(0)
+        elif i + 1 - read.steps >= READ_EVERY:
+            settle(i + 1)
+    settle(len(steps))
     clock.wall = time.perf_counter() - wall0
-    bar.close()
-    return _epoch_row(state, epoch, lam, steps, len(probe), clock, loss_sums)
+    read.bar.close()
+    return _epoch_row(state, epoch, lam, steps, len(probe), clock, read.totals)
+
+
+class _LossReads:
+    """The host's reads of an epoch's losses, summed on the device: each read
+    waits for the steps dispatched so far, checks the sums are finite and
+    moves the progress bar to them."""
+
+    def __init__(self, state: RunState, epoch: int, bar):
+        self.state, self.epoch, self.bar = state, epoch, bar
+        self.steps = 0  # steps covered by the last read
+        self.totals = {True: 0.0, False: 0.0}
+
+    def __call__(self, sums: dict, steps: int) -> None:
+        if steps <= self.steps:
+            return
+        totals = {gold: float(value) for gold, value in sums.items()}  # waits for the dispatched steps
+        for value in totals.values():
+            if not math.isfinite(value):
+                self.bar.close()
+                _stop_on_nan(self.state, value, self.epoch, self.steps, steps)
+        self.bar.update(steps - self.steps)
+        self.bar.set_postfix_str(f"loss {sum(totals.values()) / steps:.4f}")
+        self.steps, self.totals = steps, totals
 
 
 def _kill_point() -> None:
@@ -748,7 +764,8 @@ def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, cloc
     return row
 
 
-def _stop_on_nan(state: RunState, loss: float, epoch: int, batch: int) -> None:
+def _stop_on_nan(state: RunState, loss: float, epoch: int, first: int, end: int) -> None:
+    """Stops on a loss that is not finite, somewhere in steps ``first`` to ``end - 1``."""
     kept = (
         f"The last good checkpoint is kept in {state.checkpoints.directory} (latest: after epoch {len(state.history)}; "
         f"best: epoch {state.best['epoch'] + 1}); rerunning in this workdir resumes from it."
@@ -756,7 +773,7 @@ def _stop_on_nan(state: RunState, loss: float, epoch: int, batch: int) -> None:
         else "No checkpoint was saved (no epoch finished)."
     )
     raise TrainingError(
-        f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; stopping. {kept} "
+        f"the loss became {loss} in epoch {epoch + 1}, batches {first + 1}-{end}; stopping. {kept} "
         "Try lower learning rates (--config.train.encoder_lr=... --config.train.head_lr=...)."
     )
 
