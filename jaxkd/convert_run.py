@@ -70,7 +70,7 @@ def convert(workdir: str | Path) -> tuple[int, int]:
     """Converts ``<workdir>/checkpoints`` in place; returns the (best, latest) epochs."""
     from jaxkd.training.steps import split
 
-    workdir = Path(workdir)
+    workdir = Path(workdir).absolute()  # orbax reads absolute paths only
     new, kept = workdir / "checkpoints", workdir / "checkpoints.legacy"
     if run_dir.is_legacy(new):
         old = new

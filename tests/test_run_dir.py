@@ -35,7 +35,7 @@ def _write_legacy(path: Path, tree, state: dict | None = None) -> None:
     (path / "structure.json").write_text(json.dumps({"arrays": meta, "files": run_dir._file_digests(path / "arrays")}))
 
 
-def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_path, capsys):
+def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_path, capsys, monkeypatch):
     _, ckpt, data = assets
     copy = tmp_path / "old"
     shutil.copytree(teacher[0], copy)
@@ -55,7 +55,8 @@ def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_p
 
     with pytest.raises(CheckpointError, match=rf"python -m jaxkd.convert_run {copy}"):
         load_run(copy)
-    assert main([str(copy)]) == 0
+    monkeypatch.chdir(tmp_path)  # a relative workdir, as typed
+    assert main([copy.name]) == 0
     assert f"best epoch {best_step + 1}, latest epoch {loop['epoch'] + 1}" in capsys.readouterr().out
     converted = Checkpoints(copy)
     assert (converted.step("best"), converted.step("latest"), converted.loop_state()) == (best_step, loop["epoch"], loop)
