@@ -317,7 +317,7 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
         what = "a product of per-word softmaxes" if meta["head"] == "softmax" else "the teacher"
         raise TrainingError(
             f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
-            f"unconstrained {meta['head']} teacher {teacher} (trained with model.constraints = False): {what} puts mass "
+            f"unconstrained teacher {teacher} ({meta['head']} head, trained with model.constraints = False): {what} puts mass "
             "on moves the student forbids, and the loss has no lower bound. Use --config.model.constraints=false, "
             "a constrained teacher (whose distribution is then over valid tag sequences), or the efficient method"
         )
