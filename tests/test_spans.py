@@ -37,8 +37,8 @@ def _oracle(s, o, n, max_width):
     labellings = _labellings(n, types, max_width)
     scores = []
     for spans_ in labellings:
-        covered = {l for i, j, _ in spans_ for l in range(i, j + 1)}
-        scores.append(sum(s[i, j, c] for i, j, c in spans_) + sum(o[l] for l in range(n) if l not in covered))
+        covered = {w for i, j, _ in spans_ for w in range(i, j + 1)}
+        scores.append(sum(s[i, j, c] for i, j, c in spans_) + sum(o[w] for w in range(n) if w not in covered))
     scores = np.array(scores)
     log_z = logsumexp(scores)
     p = np.exp(scores - log_z)
@@ -49,9 +49,9 @@ def _oracle(s, o, n, max_width):
             begin[i, c] += prob
             inside[i + 1 : j + 1, c] += prob
             covered.update(range(i, j + 1))
-        for l in range(n):
-            if l not in covered:
-                outside[l] += prob
+        for word in range(n):
+            if word not in covered:
+                outside[word] += prob
     return log_z, outside, begin, inside
 
 
