@@ -1,8 +1,8 @@
 """Several processes training one run (``jax.distributed`` on 127.0.0.1, two
 processes of two forced CPU devices each, launched through the command line):
-the same losses, dev F1 and test F1 as one device, one results.json, and a
-run whose second process is killed in the middle of an epoch resumes when
-both are started again."""
+a distilling run whose second process is killed in the middle of an epoch
+resumes when both are started again, and ends with one device's losses, dev
+F1 and test F1."""
 
 from __future__ import annotations
 
@@ -25,11 +25,8 @@ sys.path.insert(0, {root!r})
 from tests.runs import tiny_config
 
 
-def get_config(arg):
-    if arg == "teacher":
-        changes = {{"train.epochs": 3, "train.head_lr": 3e-2}}
-    else:  # the student fixture's configuration, under the teacher in `arg`
-        changes = {{"mode": "student", "distill.method": "efficient", "model.num_layers": 1, "teacher_workdir": arg}}
+def get_config(teacher):  # the student fixture's configuration (tests/conftest.py)
+    changes = {{"mode": "student", "distill.method": "efficient", "model.num_layers": 1, "teacher_workdir": teacher}}
     return tiny_config({ckpt!r}, {data!r}, **changes)
 """
 
@@ -64,53 +61,41 @@ def _finish(procs) -> list[str]:
 
 @pytest.fixture(scope="module")
 def two_processes(assets, teacher, tmp_path_factory):
+    """The student fixture's run (an efficient student of the tiny teacher: 2
+    epochs of 6 steps) over 2 processes: process 1 killed at its 9th step,
+    the third of epoch 2, then both restarted."""
     _, ckpt, data = assets
     out = tmp_path_factory.mktemp("processes")
     config = out / "tiny.py"
     config.write_text(CONFIG.format(root=str(ROOT), ckpt=str(ckpt), data=str(data)))
-    # The teacher (6 steps an epoch): process 1 killed at the 9th step, the
-    # third of epoch 2, then both restarted.
-    procs = _start(config, "teacher", out / "teacher", kill_at_step=9)
+    procs = _start(config, str(teacher[0]), out / "student", kill_at_step=9)
     procs[1].wait(timeout=300)
     killed = procs[1].returncode
     procs[0].send_signal(signal.SIGKILL)  # the other waits for it forever (as a cluster would end the job)
     procs[0].wait(timeout=60)
-    saved_before = sorted(p.name for p in (out / "teacher" / "checkpoints").iterdir() if p.name.isdigit())
-    resumed_logs = _finish(_start(config, "teacher", out / "teacher"))
-    student_logs = _finish(_start(config, str(teacher[0]), out / "student"))
+    saved_before = sorted(p.name for p in (out / "student" / "checkpoints").iterdir() if p.name.isdigit())
+    logs = _finish(_start(config, str(teacher[0]), out / "student"))
     return {
         "killed": killed,
         "steps_before_resume": saved_before,
-        "teacher": json.loads((out / "teacher" / "results.json").read_text()),
-        "teacher_logs": resumed_logs,
-        "student": json.loads((out / "student" / "results.json").read_text()),
-        "student_logs": student_logs,
+        "results": json.loads((out / "student" / "results.json").read_text()),
+        "logs": logs,
     }
 
 
-def _same_run(a: dict, b: dict) -> None:
-    np.testing.assert_allclose([e["loss"] for e in a["epochs"]], [e["loss"] for e in b["epochs"]], rtol=1e-5)
-    assert [e["dev_f1"] for e in a["epochs"]] == [e["dev_f1"] for e in b["epochs"]]
-    assert a["test"]["f1"] == b["test"]["f1"]
-
-
 @pytest.mark.slow
-def test_a_killed_process_resumes_and_two_processes_train_as_one_device(two_processes, teacher):
+def test_a_killed_process_resumes_and_two_processes_train_as_one_device(two_processes, student):
     r = two_processes
     assert r["killed"] == -signal.SIGKILL
     assert r["steps_before_resume"] == ["0"]
-    assert "resuming" in r["teacher_logs"][0] and "after epoch 1" in r["teacher_logs"][0]
-    assert r["teacher"]["mesh"] == {"devices": 4, "processes": 2, "axes": {"data": 4, "model": 1}}
-    _same_run(r["teacher"], teacher[1])
-
-
-@pytest.mark.slow
-def test_a_student_distils_over_two_processes(two_processes, student):
-    r = two_processes
-    assert r["student"]["mesh"]["processes"] == 2
-    _same_run(r["student"], student[1])  # its teacher targets cached from both processes' rows
-    for logs in (r["teacher_logs"], r["student_logs"]):
-        assert "[jaxkd]" in logs[0] and "[jaxkd]" not in logs[1]  # process 0 alone logs
+    assert "resuming" in r["logs"][0] and "after epoch 1" in r["logs"][0]
+    assert "[jaxkd]" not in r["logs"][1]  # process 0 alone logs
+    assert r["results"]["mesh"] == {"devices": 4, "processes": 2, "axes": {"data": 4, "model": 1}}
+    # The same losses, dev F1 and test F1 as one device: the steps, and the
+    # teacher targets cached from both processes' rows (gathered).
+    np.testing.assert_allclose([e["loss"] for e in r["results"]["epochs"]], [e["loss"] for e in student[1]["epochs"]], rtol=1e-5)
+    assert [e["dev_f1"] for e in r["results"]["epochs"]] == [e["dev_f1"] for e in student[1]["epochs"]]
+    assert r["results"]["test"]["f1"] == student[1]["test"]["f1"]
 
 
 def test_process_flags_go_together():
