@@ -80,12 +80,13 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
       (params, info) with ``info["words"]`` the number of words fitted.
     """
     normal_equations = _normal_equations_fn(parts)
+    rows = place.rows if place else (lambda batch: batch)
+    to_host = place.to_host if place else jax.device_get
     gram = rhs = tg = None
     count = 0
     for batch in batches:
         tg = targets_of(batch)
-        part = normal_equations(params, rest, place.rows(batch) if place else batch, tg.emissions)
-        g, r, n = (place.to_host(part) if place else jax.device_get(part))  # replicated: (H+2)^2 + (H+2) N values
+        g, r, n = to_host(normal_equations(params, rest, rows(batch), tg.emissions))  # (H+2)^2 + (H+2) N values
         gram = np.asarray(g, np.float64) + (0.0 if gram is None else gram)
         rhs = np.asarray(r, np.float64) + (0.0 if rhs is None else rhs)
         count += int(n)
@@ -93,7 +94,7 @@ def fit_head(parts, params, rest, batches, targets_of, *, ridge: float = 1e-3, p
             progress()
     if tg is None or count == 0:
         raise ValueError("fit_head: no training words")
-    tg = place.to_host(tg) if place else jax.device_get(tg)  # its transitions, start and end
+    tg = to_host(tg)  # its transitions, start and end
     hdim = gram.shape[0] - 2
     reg = np.zeros_like(gram)
     reg[np.arange(hdim), np.arange(hdim)] = ridge * np.trace(gram[:hdim, :hdim]) / hdim

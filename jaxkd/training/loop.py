@@ -505,6 +505,9 @@ def _resume(state: RunState, resume: bool) -> None:
         return
     if not resume:
         raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
+    # Restored into the templates' shardings (this run's mesh, whatever the saving
+    # run's); replicated again for the optimizer's scalars, which optax creates
+    # on one device and orbax then commits there.
     restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
     state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
     state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
@@ -533,9 +536,10 @@ def _teacher_targets(state: RunState) -> Targets:
     if not (state.distilling and state.start_epoch < config.train.epochs):
         return Targets(None, False, 0.0)
     name = config.distill.teacher_checkpoint or "best"
-    t_parts, t_params = run_dir.restore_params(config.teacher_workdir, name)
     saved = Checkpoints(config.teacher_workdir)
     t_ckpt = saved.directory / str(saved.require(name))  # the step directory, which keys the cache
+    t_parts = split(run_dir.abstract_tagger(config.teacher_workdir))
+    t_params = saved.restore(name, params=t_parts.params)["params"]
     place = state.placement
     t_params, t_rest = place.replicate((t_params, t_parts.rest))
     compiled_teacher = teacher_fn(t_parts, state.spec)
@@ -671,16 +675,12 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
     clock = EpochClock()
     sums = {True: jnp.zeros((), jnp.float32), False: jnp.zeros((), jnp.float32)}  # summed losses by gold, on the device
     read = _LossReads(state, epoch, _progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress))
-
-    def settle(until: int = 0) -> None:
-        read(sums, until)
-
     wall0 = time.perf_counter()
     for i, (host_batch, gold) in enumerate(steps):
         use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
-            settle(i)
+            read(sums, i)
             t0 = time.perf_counter()
             tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
             clock.teacher += time.perf_counter() - t0
@@ -688,7 +688,7 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
             tg = targets_of(host_batch, gold, use_kd)
         batch = state.placement.rows(host_batch)
         if i in probe:  # the forward alone, then the step, each timed on an idle device
-            settle(i)
+            read(sums, i)
             t0 = time.perf_counter()
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
             clock.forward += time.perf_counter() - t0
@@ -699,11 +699,11 @@ def _train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> 
         )
         sums[gold] = sums[gold] + loss
         if i in probe:
-            settle(i + 1)
+            read(sums, i + 1)
             clock.probed_steps += time.perf_counter() - t0
         elif i + 1 - read.steps >= READ_EVERY:
-            settle(i + 1)
-    settle(len(steps))
+            read(sums, i + 1)
+    read(sums, len(steps))
     clock.wall = time.perf_counter() - wall0
     read.bar.close()
     return _epoch_row(state, epoch, lam, steps, len(probe), clock, read.totals)
@@ -720,6 +720,7 @@ class _LossReads:
         self.totals = {True: 0.0, False: 0.0}
 
     def __call__(self, sums: dict, steps: int) -> None:
+        """Reads ``sums`` once the first ``steps`` steps are dispatched."""
         if steps <= self.steps:
             return
         totals = {gold: float(value) for gold, value in sums.items()}  # waits for the dispatched steps
@@ -805,7 +806,7 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
 def _final_results(state: RunState, targets: Targets) -> dict:
     """The best dev epoch scored on dev and test, with the run's history."""
     config, batch_size = state.config, state.config.train.eval_batch_size
-    best_params = state.placement.replicate(state.checkpoints.restore("best", params=state.params)["params"])
+    best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
     return {
         "mode": config.mode,
         "method": state.spec.method,

@@ -67,9 +67,9 @@ class Placement:
             raise ValueError(f"{name} = {size} is not divisible by the {self.data} devices of the data axis (mesh.data)")
 
     def replicate(self, tree):
-        """``tree`` on every device of the mesh (unchanged without one)."""
+        """``tree`` on every device of the mesh (without one: on the default device)."""
         if self.mesh is None:
-            return tree
+            return jax.device_put(tree)
         return self._put(tree, NamedSharding(self.mesh, P()))
 
     def rows(self, tree):

@@ -126,7 +126,7 @@ class TeacherCache:
     def on_device(self, place) -> "DeviceTargets":
         """The tables on the devices of ``place`` (a
         :class:`~jaxkd.training.mesh.Placement`, or None: the default device)."""
-        put = place.replicate if place is not None and place.mesh is not None else jax.device_put
+        put = place.replicate if place is not None else jax.device_put
         rows = place.rows if place is not None else (lambda x: x)
         return DeviceTargets(self.kind, put(self.tables), put(self.global_values), self.row_ids, rows)
 
