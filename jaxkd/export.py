@@ -111,6 +111,11 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
     out = _fresh(out)
     run = load_run(workdir, checkpoint)
     tagger = run.tagger
+    if tagger.head_kind == "span":
+        raise ExportError(
+            f"{workdir} has a span head (model.head = 'span'): a biaffine span scorer, which transformers' token "
+            "classifier cannot hold; use --format jax, whose compiled function includes its greedy span decoding"
+        )
     labels = list(run.labels.labels)
     config = tagger.encoder.config.to_dict()
     config.update(
@@ -196,7 +201,8 @@ def flat_params(params) -> dict[str, np.ndarray]:
 def labelling_function(run):
     """``(params: {name: array}, input_ids [B, T] int32, attention_mask [B, T] int32,
     word_index [B, W] int32, word_mask [B, W] bool) -> tags [B, W] int32``: the
-    tagger's Viterbi decoding, with its parameters an input."""
+    tagger's decoding (Viterbi, or a span head's greedy spans), with its
+    parameters an input."""
     import jax.numpy as jnp
 
     from jaxkd.data.batching import Batch

@@ -30,6 +30,8 @@ def sentence_scores(run: Run, words: list[str]) -> CRFScores:
     """
     if not words:
         raise ValueError("the sentence has no words")
+    if run.tagger.head_kind == "span":
+        raise ValueError("a span tagger (model.head = 'span') scores spans, not tags: it has no CRF scores to inspect")
     rows = run.encoder.encode([list(words)])
     if len(rows) != 1:
         raise ValueError(f"the sentence needs {len(rows)} encoder windows; inspect a shorter one (at most {run.encoder.window} sub-words)")

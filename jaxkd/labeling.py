@@ -21,7 +21,6 @@ from typing import NamedTuple, Sequence
 import jax
 import numpy as np
 
-from jaxkd import crf
 from jaxkd.data.batching import Buckets, make_batches, stitch
 from jaxkd.training.steps import DistillSpec, _cached, _merge, student_fns
 
@@ -84,7 +83,7 @@ class TrainedTagger:
         window = run.encoder.window
         self.buckets = Buckets(bucket_shapes(window), window)
         parts = run.parts
-        # Viterbi decoding: the training loop's own compiled decoder; both
+        # The head's decoding: the training loop's own compiled decoder; both
         # functions are shared by every tagger of the same graph in a process.
         self._decode = student_fns(parts, DistillSpec(), optimizer=None).decode
         self._posteriors = _cached(("posteriors", parts.eval_def), lambda: _posteriors_fn(parts))
@@ -143,8 +142,7 @@ def _posteriors_fn(parts):
     @jax.jit
     def posteriors(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
-        s = model(batch)
-        unary, _ = crf.marginals(s.emissions, batch.word_mask, *s.crf_args(), constraints=model.constraints)
+        unary, _ = model.tag_marginals(model(batch), batch.word_mask)
         return unary
 
     return posteriors

@@ -93,6 +93,27 @@ def token_nll(logits, mask, tags):
     return -jnp.where(jnp.asarray(mask, bool), gold, 0.0).sum(-1)
 
 
+def span_nll(logits, mask, labels):
+    """Cross-entropy of the gold span labels, summed over every span i..j
+    (i <= j) of each sentence: the span head's ``-sum_{i<=j}
+    log softmax(logits_ij)[label_ij]``.
+
+    Args:
+      logits: [B, L, L, C + 1] (label 0 "no entity"); mask: [B, L] bool
+        prefix mask; labels: [B, L, L] int (from
+        :func:`jaxkd.crf.spans.gold_spans`).
+
+    Returns:
+      [B] float32, 0 for all-padding rows.
+    """
+    mask = jnp.asarray(mask, bool)
+    logp = jax.nn.log_softmax(_f32(logits), axis=-1)
+    gold = jnp.take_along_axis(logp, jnp.asarray(labels)[..., None], axis=-1)[..., 0]
+    length = mask.shape[1]
+    spans = mask[:, :, None] & mask[:, None, :] & (jnp.arange(length)[:, None] <= jnp.arange(length)[None, :])[None]
+    return -jnp.where(spans, gold, 0.0).sum((1, 2))
+
+
 def kbest_token_kd(student_logits, mask, paths, weights):
     """K-best KD for a softmax student: the weighted token cross-entropy of
     the teacher's K best paths, ``sum_k w_k token_nll(y_k)``.

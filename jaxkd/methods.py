@@ -128,6 +128,13 @@ class Method:
         the student's per-word logits as ``student.emissions``;
         ``token_targets`` defaults to ``targets``; no ``token_kd``: the method
         has no term for a softmax student.
+      span_targets, span_token_targets: the targets from a span teacher
+        (``DistillSpec.teacher_head = "span"``, Structural KD's scenario 4) for
+        a CRF and for a softmax student: ``(spec, teacher: SpanTagger, scores:
+        SpanScores, mask) -> targets``, from the BIO marginals of the
+        teacher's span distribution (its ``tag_marginals``); the student's
+        term is then the method's own (``kd`` or ``token_kd``). None: the
+        method cannot learn from a span teacher.
     """
 
     name: str
@@ -139,14 +146,21 @@ class Method:
     in_step: bool = False
     token_targets: Callable | None = None
     token_kd: Callable | None = None
+    span_targets: Callable | None = None
+    span_token_targets: Callable | None = None
 
-    def targets_for(self, head: str) -> Callable | None:
-        """What the teacher gives a student of ``head`` ("crf" or "softmax")."""
+    def targets_for(self, head: str, teacher_head: str = "crf") -> Callable | None:
+        """What a teacher of ``teacher_head`` gives a student of ``head``
+        (each "crf", "softmax" or "span")."""
+        if head == "span":
+            return None  # a span student learns from gold spans only
+        if teacher_head == "span":
+            return self.span_token_targets if head == "softmax" else self.span_targets
         return (self.token_targets or self.targets) if head == "softmax" else self.targets
 
     def kd_for(self, head: str) -> Callable | None:
         """The distillation term of a student of ``head``."""
-        return self.token_kd if head == "softmax" else self.kd
+        return {"crf": self.kd, "softmax": self.token_kd}.get(head)
 
 
 def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
@@ -201,6 +215,15 @@ def _pair_kd(spec, student: CRFScores, mask, t: PairTargets, constraints):
     return jnp.sum(per) / losses.real_rows(mask)
 
 
+def _span_unary_targets(spec, teacher, s, mask) -> UnaryTargets:
+    unary, _ = teacher.tag_marginals(s, mask, temperature=spec.temperature)
+    return UnaryTargets(unary)
+
+
+def _span_pair_targets(spec, teacher, s, mask) -> PairTargets:
+    return PairTargets(*teacher.tag_marginals(s, mask, temperature=spec.temperature))
+
+
 # In the order tables show them.
 REGISTRY = {
     m.name: m
@@ -213,9 +236,12 @@ REGISTRY = {
         Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True,
                token_kd=_kbest_token_kd),
         Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True,
-               token_kd=_unary_token_kd),
+               token_kd=_unary_token_kd, span_targets=_span_unary_targets, span_token_targets=_span_unary_targets),
+        # From a span teacher (scenario 4): its BIO marginals, unary for a
+        # softmax student, unary and pairwise for a CRF student.
         Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True, in_step=True,
-               token_targets=_posterior_targets, token_kd=_unary_token_kd),
+               token_targets=_posterior_targets, token_kd=_unary_token_kd, span_targets=_span_pair_targets,
+               span_token_targets=_span_unary_targets),
     )
 }
 METHODS = tuple(REGISTRY)

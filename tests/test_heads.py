@@ -1,7 +1,8 @@
-"""The softmax head (``model.head = "softmax"``) and distillation across heads
-(Structural KD's scenarios 2 and 3): its losses against enumeration of every
-tag sequence, a softmax teacher's distributions as a zero-transition CRF's,
-and tiny runs that train, distil and label every word."""
+"""The softmax and span heads (``model.head = "softmax" | "span"``) and
+distillation across heads (Structural KD's scenarios 2, 3 and 4): their
+losses against enumeration of every tag sequence or by hand, a softmax
+teacher's distributions as a zero-transition CRF's, and tiny runs that
+train, distil and label every word."""
 
 from __future__ import annotations
 
@@ -108,6 +109,16 @@ def test_scenario_2_and_kbest_terms_of_a_softmax_student_by_hand():
     np.testing.assert_allclose(losses.kbest_token_kd(logits, mask, paths, weights), want, rtol=1e-5)
 
 
+def test_span_nll_by_hand():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(2, 3, 3, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(2, 3, 3))
+    mask = _mask([3, 2], 3)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want = [-sum(logp[b, i, j, labels[b, i, j]] for i in range(n) for j in range(i, n)) for b, n in enumerate([3, 2])]
+    np.testing.assert_allclose(losses.span_nll(logits, mask, labels), want, rtol=1e-5)
+
+
 # ---------------------------------------------------------------- runs
 
 
@@ -187,3 +198,55 @@ def test_scenario_3_a_crf_student_distils_a_softmax_teacher(assets, softmax_teac
     # A softmax student has no transition scores for the efficient head fit.
     with pytest.raises(TrainingError, match="distill.fit_head"):
         run(_student(assets, softmax_teacher[0], "softmax", "efficient", **{"distill.fit_head": True}), tmp_path / "nofit")
+
+
+@pytest.fixture(scope="module")
+def span_teacher(assets):
+    from jaxkd.training.loop import run
+
+    root, ckpt, data = assets
+    workdir = root / "span_teacher"
+    changes = {"train.epochs": 3, "train.head_lr": 3e-2, "model.head": "span"}
+    return workdir, run(tiny_config(ckpt, data, **changes), workdir)
+
+
+def test_a_span_tagger_trains_and_labels_every_word(span_teacher, tmp_path):
+    from jaxkd.export import ExportError, export_hf, export_jax
+    from jaxkd.labeling import load_tagger
+    from jaxkd.models.span_tagger import SpanTagger
+
+    workdir, results = span_teacher
+    assert results["dev"]["f1"] > 60.0, results["dev"]
+    tagger = load_tagger(workdir)
+    assert isinstance(tagger.run.tagger, SpanTagger)
+    sentences = [["bob", "met", "alice", "in", "rome"], ["alice", "went", "to", "paris", "and", "saw", "rome"] * 20]
+    out = tagger.label(sentences, marginals=True)
+    assert [len(s.tags) for s in out] == [len(s) for s in sentences]  # past the 64-position window too
+    assert [e.type for e in out[0].entities] == ["PER", "PER", "LOC"], out[0]
+    for s in out:
+        np.testing.assert_allclose(s.marginals.sum(-1), 1.0, atol=1e-4)  # the BIO marginals of its spans
+    # The jax export carries the greedy span decoding; hf has no span head.
+    with pytest.raises(ExportError, match="span head"):
+        export_hf(workdir, tmp_path / "hf")
+    exported = export_jax(workdir, tmp_path / "jax")
+    assert (exported / "label.py").is_file()
+
+
+@pytest.mark.parametrize("head, method", [("softmax", "posterior"), ("crf", "structkd")])
+def test_scenario_4_a_token_student_distils_a_span_teacher(assets, span_teacher, head, method, tmp_path):
+    from jaxkd.training.loop import run
+
+    results = run(_student(assets, span_teacher[0], head, method, **{"train.epochs": 3}), tmp_path / "s4")
+    losses_ = [e["loss"] for e in results["epochs"]]
+    assert all(np.isfinite(losses_)) and losses_[-1] < losses_[0], losses_
+
+
+def test_span_heads_refuse_what_no_scenario_covers(assets, span_teacher, teacher, tmp_path):
+    from jaxkd.training.loop import TrainingError, run
+
+    with pytest.raises(TrainingError, match="cannot learn from the span teacher.*emission and transition scores"):
+        run(_student(assets, span_teacher[0], "crf", "efficient"), tmp_path / "a")
+    with pytest.raises(TrainingError, match="cannot learn from the span teacher.*k best"):
+        run(_student(assets, span_teacher[0], "softmax", "kbest"), tmp_path / "b")
+    with pytest.raises(TrainingError, match="span student .* gold spans only"):
+        run(_student(assets, teacher[0], "span", "posterior"), tmp_path / "c")

@@ -1,5 +1,6 @@
 """Labelled non-overlapping spans (jaxkd.crf.spans) against enumeration of
-every labelling of short sentences."""
+every labelling of short sentences; gold spans against the evaluation's own
+chunk reading; greedy decoding against a plain Python greedy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import pytest
 from scipy.special import logsumexp
 
 from jaxkd.crf import spans
+from jaxkd.data.labels import LabelVocab
+from jaxkd.evaluate import chunks
+
+VOCAB = LabelVocab.from_types(["A", "B"])  # O, B-A, I-A, B-B, I-B
+BIO = spans.BIOTags.of(VOCAB)
 
 
 def _labellings(n: int, types: int, max_width: int | None):
@@ -31,9 +37,19 @@ def _labellings(n: int, types: int, max_width: int | None):
     return out
 
 
+def _tags_of(n: int, labelling) -> list[int]:
+    """The BIO tag ids of a labelling."""
+    out = [BIO.outside] * n
+    for i, j, c in labelling:
+        out[i] = BIO.begin[c]
+        for w in range(i + 1, j + 1):
+            out[w] = BIO.inside[c]
+    return out
+
+
 def _oracle(s, o, n, max_width):
-    """log Z, and the outside / begin / inside marginals of one sentence."""
-    types = s.shape[-1]
+    """log Z, and the tag and adjacent tag-pair marginals of one sentence."""
+    length, types = s.shape[0], s.shape[-1]
     labellings = _labellings(n, types, max_width)
     scores = []
     for spans_ in labellings:
@@ -42,17 +58,14 @@ def _oracle(s, o, n, max_width):
     scores = np.array(scores)
     log_z = logsumexp(scores)
     p = np.exp(scores - log_z)
-    outside, begin, inside = np.zeros(s.shape[0]), np.zeros((s.shape[0], types)), np.zeros((s.shape[0], types))
+    unary, pairwise = np.zeros((length, BIO.num_tags)), np.zeros((length, BIO.num_tags, BIO.num_tags))
     for prob, spans_ in zip(p, labellings):
-        covered = set()
-        for i, j, c in spans_:
-            begin[i, c] += prob
-            inside[i + 1 : j + 1, c] += prob
-            covered.update(range(i, j + 1))
-        for word in range(n):
-            if word not in covered:
-                outside[word] += prob
-    return log_z, outside, begin, inside
+        tags = _tags_of(n, spans_)
+        for w in range(n):
+            unary[w, tags[w]] += prob
+            if w > 0:
+                pairwise[w, tags[w - 1], tags[w]] += prob
+    return log_z, unary, pairwise
 
 
 @pytest.mark.parametrize("max_width", [None, 2])
@@ -63,15 +76,13 @@ def test_span_marginals_match_enumeration(max_width):
     o = rng.normal(size=(b, length)).astype(np.float32)
     lengths = np.array([5, 3, 1, 0])
     log_z = spans.span_log_partition(s, o, lengths, max_width=max_width)
-    outside, begin, inside = spans.bio_marginals(s, o, lengths, max_width=max_width)
+    unary, pairwise = spans.tag_marginals(s, o, lengths, BIO, max_width=max_width)
     for row, n in enumerate(lengths):
-        want_z, want_o, want_b, want_i = _oracle(s[row], o[row], n, max_width)
+        want_z, want_u, want_p = _oracle(s[row], o[row], n, max_width)
         np.testing.assert_allclose(log_z[row], want_z, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(outside[row], want_o, atol=1e-5)
-        np.testing.assert_allclose(begin[row], want_b, atol=1e-5)
-        np.testing.assert_allclose(inside[row], want_i, atol=1e-5)
-        total = np.asarray(outside[row]) + np.asarray(begin[row]).sum(-1) + np.asarray(inside[row]).sum(-1)
-        np.testing.assert_allclose(total, (np.arange(length) < n).astype(np.float32), atol=1e-5)  # one per word
+        np.testing.assert_allclose(unary[row], want_u, atol=1e-5)
+        np.testing.assert_allclose(pairwise[row], want_p, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(unary[row]).sum(-1), (np.arange(length) < n).astype(np.float32), atol=1e-5)
 
 
 def test_independent_span_classifier_conditioned_on_non_overlap():
@@ -90,9 +101,43 @@ def test_independent_span_classifier_conditioned_on_non_overlap():
         label = {(i, j): c + 1 for i, j, c in chosen}
         weights.append(np.exp(sum(logp[i, j, label.get((i, j), 0)] for i in range(n) for j in range(i, n))))
     weights = np.array(weights) / np.sum(weights)
-    want_begin = np.zeros((n, types))
+    want = np.zeros((n, BIO.num_tags))
     for w, chosen in zip(weights, labellings):
-        for i, _, c in chosen:
-            want_begin[i, c] += w
-    _, begin, _ = spans.bio_marginals(s, o, np.array([n]))
-    np.testing.assert_allclose(begin[0], want_begin, atol=1e-5)
+        for word, tag in enumerate(_tags_of(n, chosen)):
+            want[word, tag] += w
+    unary, _ = spans.tag_marginals(s, o, np.array([n]), BIO)
+    np.testing.assert_allclose(unary[0], want, atol=1e-5)
+
+
+def test_gold_spans_are_the_chunks_the_evaluation_reads():
+    rng = np.random.default_rng(2)
+    length = 7
+    tag_ids = rng.integers(0, BIO.num_tags, size=(64, length))  # any sequence, stray I- tags included
+    lengths = rng.integers(0, length + 1, size=64)
+    mask = np.arange(length)[None, :] < lengths[:, None]
+    got = np.asarray(spans.gold_spans(tag_ids, mask, BIO))
+    for row, n in enumerate(lengths):
+        want = np.zeros((length, length), np.int32)
+        for kind, i, j in chunks(VOCAB.decode(tag_ids[row, :n])):
+            want[i, j] = VOCAB.types.index(kind) + 1
+        np.testing.assert_array_equal(got[row], want)
+
+
+def test_greedy_decoding_accepts_the_best_non_overlapping_spans():
+    rng = np.random.default_rng(3)
+    b, length, types = 16, 6, 2
+    logits = rng.normal(size=(b, length, length, types + 1)).astype(np.float32) * 2
+    logits[..., 0] += 1.0  # most spans "no entity"
+    lengths = rng.integers(0, length + 1, size=b)
+    mask = np.arange(length)[None, :] < lengths[:, None]
+    got = np.asarray(spans.greedy_decode(logits, mask, BIO))
+    logp = logits - logsumexp(logits, axis=-1, keepdims=True)
+    for row, n in enumerate(lengths):
+        candidates = [(-logp[row, i, j, 1:].max(), i, j, int(logp[row, i, j, 1:].argmax()))
+                      for i in range(n) for j in range(i, n) if logp[row, i, j, 1:].max() > logp[row, i, j, 0]]
+        accepted, covered = [], set()
+        for _, i, j, c in sorted(candidates):
+            if not covered & set(range(i, j + 1)):
+                accepted.append((i, j, c))
+                covered |= set(range(i, j + 1))
+        np.testing.assert_array_equal(got[row], _tags_of(n, accepted) + [BIO.outside] * (length - n))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxkd import losses
 from jaxkd.crf import Constraints
 from jaxkd.models.bert import BertModel
 from jaxkd.models.tagger import Fixed, Tagger
@@ -36,3 +37,7 @@ class SoftmaxTagger(Tagger):
         self.transitions = Fixed(jnp.zeros((num_tags, num_tags), jnp.float32))
         self.start = Fixed(jnp.zeros((num_tags,), jnp.float32))
         self.end = Fixed(jnp.zeros((num_tags,), jnp.float32))
+
+    def gold_loss(self, scores, batch, *, algorithm: str = "sequential"):
+        """``[B]``: the token cross-entropy of the gold tags."""
+        return losses.token_nll(scores.emissions, batch.word_mask, batch.tags)

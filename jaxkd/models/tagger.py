@@ -12,6 +12,7 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxkd import crf, losses
 from jaxkd.crf import Constraints
 from jaxkd.losses import CRFScores
 from jaxkd.models.bert import BertModel, load_bert
@@ -97,8 +98,24 @@ class Tagger(nnx.Module):
         emissions = self.head(self.dropout(self.word_features(batch), rngs=self.encoder.dropout_rngs))
         return CRFScores(emissions, self.transitions.get_value(), self.start.get_value(), self.end.get_value())
 
+    # What training, labelling and the teacher ask of every head (the span
+    # head, jaxkd.models.span_tagger, answers the same three).
 
-HEADS = ("crf", "softmax")  # model.head
+    def gold_loss(self, scores: CRFScores, batch, *, algorithm: str = "sequential"):
+        """``[B]``: the loss of the batch's gold tags (the CRF's NLL)."""
+        return losses.nll(scores, batch.word_mask, batch.tags, constraints=self.constraints, algorithm=algorithm)
+
+    def decode(self, scores: CRFScores, mask):
+        """``[B, W]`` int32: the best (allowed) tag sequence, by Viterbi."""
+        tags, _ = crf.viterbi(scores.emissions, mask, *scores.crf_args(), constraints=self.constraints)
+        return tags
+
+    def tag_marginals(self, scores: CRFScores, mask, *, temperature: float = 1.0):
+        """Unary ``[B, W, N]`` and pairwise ``[B, W, N, N]`` tag marginals."""
+        return losses.teacher_marginals(scores, mask, temperature=temperature, constraints=self.constraints)
+
+
+HEADS = ("crf", "softmax", "span")  # model.head
 
 
 def tagger_class(head: str) -> type:
@@ -109,17 +126,29 @@ def tagger_class(head: str) -> type:
         from jaxkd.models.softmax_tagger import SoftmaxTagger
 
         return SoftmaxTagger
+    if head == "span":
+        from jaxkd.models.span_tagger import SpanTagger
+
+        return SpanTagger
     raise ValueError(f"model.head must be one of {', '.join(HEADS)}; got {head!r}")
+
+
+def make_tagger(head: str, encoder: BertModel, labels, *, dropout: float, constrained: bool, rngs: nnx.Rngs):
+    """The tagger of ``model.head`` on ``encoder`` for the tags of ``labels``
+    (a :class:`~jaxkd.data.labels.LabelVocab`), with fresh head weights."""
+    cls = tagger_class(head)
+    if head == "span":  # its labels are the vocabulary's types; its decoding is always valid BIO
+        return cls(encoder, labels, dropout=dropout, rngs=rngs)
+    return cls(encoder, len(labels), dropout=dropout, constraints=labels.constraints() if constrained else None, rngs=rngs)
 
 
 def build_tagger(
     encoder_path: str | Path, labels, *, num_layers: int | None, dropout: float, constrained: bool, dtype: str, seed: int, head: str = "crf"
 ) -> Tagger:
     """A tagger whose encoder is loaded from a pre-trained checkpoint (its first
-    ``num_layers`` layers) and whose emission layer (and CRF) are fresh
-    (``labels``: a :class:`~jaxkd.data.labels.LabelVocab`)."""
+    ``num_layers`` layers) and whose head is fresh (``labels``: a
+    :class:`~jaxkd.data.labels.LabelVocab`)."""
     if dtype not in DTYPES:
         raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
     encoder = load_bert(encoder_path, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
-    constraints = labels.constraints() if constrained else None
-    return tagger_class(head)(encoder, len(labels), dropout=dropout, constraints=constraints, rngs=nnx.Rngs(seed + 1))
+    return make_tagger(head, encoder, labels, dropout=dropout, constrained=constrained, rngs=nnx.Rngs(seed + 1))

@@ -93,6 +93,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, choices in _choices().items():
         if _get(config, key) not in choices:
             raise TrainingError(f"{key} must be one of {', '.join(map(str, choices))}; got {_get(config, key)!r} (--config.{key}=...)")
+    if config.model.head == "span" and config.mode == "student" and config.distill.method != "vanilla":
+        raise TrainingError(
+            f"a span student (model.head = 'span') learns from gold spans only: {config.distill.method!r} has no term for "
+            "it (Structural KD's scenarios distil into token-level students). Use --config.distill.method=vanilla, or a "
+            "crf or softmax student (--config.model.head=crf)"
+        )
     if config.distill.fit_head and config.model.head != "crf" and config.distill.method == "efficient":
         raise TrainingError(
             "distill.fit_head solves for a CRF student's emission layer and transition scores; a softmax student "
@@ -313,7 +319,15 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
             f"set --config.model.window={t_encoder.window}"
         )
     meta = run_dir.read_tagger_meta(teacher)
-    if config.model.head == "crf" and config.model.constraints and not meta["constrained"] and methods.get(config.distill.method).learns_distribution:
+    method = methods.get(config.distill.method)
+    if meta["head"] == "span" and method.targets is not None and method.targets_for(config.model.head, "span") is None:
+        raise TrainingError(
+            f"{config.distill.method!r} cannot learn from the span teacher {teacher}: "
+            f"{SPAN_TEACHER_GAPS.get(config.distill.method, 'it has no targets from one')}. A span teacher gives "
+            "its per-word BIO marginals (Structural KD's scenario 4): use --config.distill.method=posterior or structkd"
+        )
+    spans_valid = meta["head"] == "span"  # its marginals are of valid BIO sequences only
+    if config.model.head == "crf" and config.model.constraints and not meta["constrained"] and not spans_valid and method.learns_distribution:
         what = "a product of per-word softmaxes" if meta["head"] == "softmax" else "the teacher"
         raise TrainingError(
             f"a constrained student (model.constraints = True) cannot learn {config.distill.method!r} from the "
@@ -321,6 +335,13 @@ def check_teacher(config, labels, encoder: SubwordEncoder) -> None:
             "on moves the student forbids, and the loss has no lower bound. Use --config.model.constraints=false, "
             "a constrained teacher (whose distribution is then over valid tag sequences), or the efficient method"
         )
+
+
+# Why a method cannot learn from a span teacher.
+SPAN_TEACHER_GAPS = {
+    "efficient": "it matches the teacher's emission and transition scores, and a span model has neither",
+    "kbest": "it learns from the teacher's k best tag sequences, and greedy span decoding ranks none",
+}
 
 
 def tokenizer_difference(a: SubwordEncoder, b: SubwordEncoder) -> str:
@@ -439,6 +460,7 @@ def _set_up(config, workdir: Path) -> RunState:
     encoder = SubwordEncoder.from_pretrained(enc_dir, config.model.window or None)
     if config.mode == "student" and config.teacher_workdir:
         check_teacher(config, labels, encoder)
+        spec = spec._replace(teacher_head=run_dir.read_tagger_meta(config.teacher_workdir)["head"])
     encoded = encode_corpus(corpus, encoder, min_length=config.data.min_bucket_length, unlabeled=unlabeled)
     spec = _targets_in_step(spec, encoded, len(labels), config.distill.cache_teacher)
     log(f"[jaxkd] {corpus.name}: {len(corpus.train)}/{len(corpus.dev)}/{len(corpus.test)} sentences, "
@@ -487,7 +509,7 @@ IN_STEP_ABOVE_BYTES = 1 << 30
 def _targets_in_step(spec: DistillSpec, encoded: EncodedCorpus, num_tags: int, cache: bool) -> DistillSpec:
     """``spec`` with ``targets_in_step`` set when the method allows it and its
     cached targets (N x N floats per word) would exceed IN_STEP_ABOVE_BYTES."""
-    if not (cache and methods.get(spec.method).in_step and spec.head == "crf"):
+    if not (cache and methods.get(spec.method).in_step and spec.head == "crf" and spec.teacher_head != "span"):
         return spec
     words = sum(len(r.word_index) for rows in (encoded.rows["train"], encoded.rows.get("unlabeled", [])) for r in rows)
     size = words * num_tags * num_tags * 4

@@ -50,7 +50,7 @@ from orbax.checkpoint import checkpoint_managers as policies
 from jaxkd.crf import Constraints
 from jaxkd.data.labels import LabelVocab
 from jaxkd.models.bert import BertConfig, BertModel
-from jaxkd.models.tagger import DTYPES, Fixed, Tagger, tagger_class
+from jaxkd.models.tagger import DTYPES, Fixed, Tagger, make_tagger
 from jaxkd.training.mesh import barrier, is_main_process
 from jaxkd.training.steps import _merge, path_names, split
 
@@ -113,8 +113,7 @@ def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
 
     def make():
         encoder = BertModel(config, rngs=nnx.Rngs(0), dtype=DTYPES[dtype])
-        constraints = labels.constraints() if meta["constrained"] else None
-        return tagger_class(meta["head"])(encoder, len(labels), dropout=meta["dropout"], constraints=constraints, rngs=nnx.Rngs(1))
+        return make_tagger(meta["head"], encoder, labels, dropout=meta["dropout"], constrained=meta["constrained"], rngs=nnx.Rngs(1))
 
     model = nnx.eval_shape(make)
     # eval_shape leaves every array abstract; the non-trained state must be real:
@@ -122,10 +121,11 @@ def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
     for _, variable in nnx.iter_graph(model):
         if isinstance(variable, Fixed) and isinstance(variable.get_value(), jax.ShapeDtypeStruct):
             variable.set_value(jnp.zeros(variable.get_value().shape, variable.get_value().dtype))
-    allowed = labels.constraints() if meta["constrained"] else Constraints.none(len(labels))
-    model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
-    model.allowed_start.set_value(jnp.asarray(allowed.start))
-    model.allowed_end.set_value(jnp.asarray(allowed.end))
+    if isinstance(model, Tagger):  # the span head has no allowed moves to set
+        allowed = labels.constraints() if meta["constrained"] else Constraints.none(len(labels))
+        model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
+        model.allowed_start.set_value(jnp.asarray(allowed.start))
+        model.allowed_end.set_value(jnp.asarray(allowed.end))
     model.encoder.dropout_rngs = nnx.Rngs(0)["dropout"].fork()
     return model
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxkd import crf, losses, methods
+from jaxkd import losses, methods
 from jaxkd.losses import CRFScores
 from jaxkd.models.tagger import Tagger
 
@@ -39,9 +39,13 @@ class DistillSpec(NamedTuple):
     # computes the method's targets from them (a method with Method.in_step;
     # the loop chooses it when the cached targets would be large).
     targets_in_step: bool = False
-    # The student's model.head: "crf", or "softmax" (token cross-entropy, and
-    # each method's term for a softmax student: Method.token_kd).
+    # The student's model.head: "crf", "softmax" (each method's term for a
+    # softmax student: Method.token_kd) or "span" (gold spans only).
     head: str = "crf"
+    # The teacher's model.head: a "span" teacher gives BIO marginals
+    # (Method.span_targets, Structural KD's scenario 4); "crf" and "softmax"
+    # teachers give CRF scores (a softmax head's transitions are zero).
+    teacher_head: str = "crf"
 
 
 class Split(NamedTuple):
@@ -116,19 +120,18 @@ def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     return kd(spec, student, mask, targets, constraints)
 
 
-def objective(spec: DistillSpec, scores: CRFScores, batch, targets, lam, constraints, *, use_kd: bool, use_nll: bool):
-    """``lam * KD + (1 - lam) * NLL`` computing only the terms that are used."""
+def objective(spec: DistillSpec, model, batch, targets, lam, *, use_kd: bool, use_nll: bool):
+    """``lam * KD + (1 - lam) * NLL`` of ``model`` (a tagger of any head) on
+    ``batch``, computing only the terms that are used; the NLL is the head's
+    own loss of the gold tags."""
+    scores = model(batch)
     mask = batch.word_mask
     total = jnp.zeros((), jnp.float32)
     if use_nll:
-        if spec.head == "softmax":
-            nll = losses.token_nll(scores.emissions, mask, batch.tags)
-        else:
-            nll = losses.nll(scores, mask, batch.tags, constraints=constraints, algorithm=spec.algorithm)
-        nll = jnp.sum(nll) / losses.real_rows(mask)
+        nll = jnp.sum(model.gold_loss(scores, batch, algorithm=spec.algorithm)) / losses.real_rows(mask)
         total = total + (nll if not use_kd else (1.0 - lam) * nll)
     if use_kd:
-        kd = kd_loss(spec, scores, mask, targets, constraints)
+        kd = kd_loss(spec, scores, mask, targets, model.constraints)
         total = total + (kd if not use_nll else lam * kd)
     return total
 
@@ -182,8 +185,7 @@ def student_fns(parts: Split, spec: DistillSpec, optimizer: OptimizerSettings | 
 def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation | None) -> StudentFns:
     def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll):
         model = _merge(parts.train_def, params, rest, key)
-        scores = model(batch)
-        return objective(spec, scores, batch, targets, lam, model.constraints, use_kd=use_kd, use_nll=use_nll)
+        return objective(spec, model, batch, targets, lam, use_kd=use_kd, use_nll=use_nll)
 
     @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"), donate_argnums=(0, 2))
     def train_step(params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll):
@@ -198,9 +200,7 @@ def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTrans
     @jax.jit
     def decode(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
-        scores = model(batch)
-        tags, _ = crf.viterbi(scores.emissions, batch.word_mask, *scores.crf_args(), constraints=model.constraints)
-        return tags
+        return model.decode(model(batch), batch.word_mask)
 
     return StudentFns(train_step, forward_loss, decode, optimizer)
 
@@ -214,9 +214,9 @@ def teacher_fn(parts: Split, spec: DistillSpec):
 
 def _teacher_fn(parts: Split, spec: DistillSpec):
     method = methods.get(spec.method)
-    make_targets = method.targets_for(spec.head)
+    make_targets = method.targets_for(spec.head, spec.teacher_head)
     if make_targets is None:
-        raise ValueError(f"method {spec.method!r} needs nothing from a teacher")
+        raise ValueError(f"method {spec.method!r} has no targets from a {spec.teacher_head} teacher for a {spec.head} student")
     if spec.targets_in_step and not method.in_step:
         raise ValueError(f"method {spec.method!r} cannot compute its targets inside the step")
 
@@ -224,6 +224,8 @@ def _teacher_fn(parts: Split, spec: DistillSpec):
     def targets(params, rest, batch):
         model = _merge(parts.eval_def, params, rest)
         scores = jax.lax.stop_gradient(model(batch))
+        if spec.teacher_head == "span":
+            return make_targets(spec, model, scores, batch.word_mask)
         if spec.targets_in_step:  # the step computes the targets from these
             return methods.TeacherScores.of(scores, model.constraints)
         return make_targets(spec, scores, batch.word_mask, model.constraints)
