@@ -11,9 +11,10 @@ student). VARIANT: a method (vanilla, efficient, kbest, posterior, structkd).
 benchmarks/accuracy.py's variant METHOD+unlabeled adds the 916 training
 tweets past the first 1,000 as unlabelled text (data.unlabeled).
 
-``-softmax`` after ``teacher`` or STUDENT gives that model a per-word softmax
-head instead of the CRF (``model.head``): ``teacher-softmax``,
-``tiny-softmax/structkd`` (Structural KD's scenarios 2 and 3).
+``-softmax`` or ``-span`` after ``teacher`` or STUDENT gives that model a
+per-word softmax head or a biaffine span head instead of the CRF
+(``model.head``): ``teacher-softmax``, ``tiny-softmax/structkd``,
+``teacher-span`` (Structural KD's scenarios 2, 3 and 4).
 """
 
 from jaxkd.demo import STUDENTS, demo_config

@@ -33,11 +33,13 @@ Every key, with its default and meaning::
   model.constraints    BIO transition constraints in the CRF (softmax head:
                        decoding takes the best valid sequence, and as a
                        teacher its distributions are over valid sequences)
-  model.head           "crf" (a linear-chain CRF over the words) or
-                       "softmax" (a softmax per word, token cross-entropy);
+  model.head           "crf" (a linear-chain CRF over the words),
+                       "softmax" (a softmax per word, token cross-entropy) or
+                       "span" (a biaffine span classifier, greedy decoding);
                        distilling across heads is Structural KD's scenarios
-                       2 (CRF teacher -> softmax student) and 3 (softmax
-                       teacher -> CRF student)
+                       2 (CRF teacher -> softmax student), 3 (softmax
+                       teacher -> CRF student) and 4 (span teacher ->
+                       softmax or CRF student, posterior or structkd)
   model.dtype          operands of the encoder's dense products: "float32"
                        (exact), or "bfloat16" (float32 accumulation, all else
                        float32; 2x faster training on a CPU with AMX/AVX512-BF16,

@@ -250,3 +250,10 @@ def test_span_heads_refuse_what_no_scenario_covers(assets, span_teacher, teacher
         run(_student(assets, span_teacher[0], "softmax", "kbest"), tmp_path / "b")
     with pytest.raises(TrainingError, match="span student .* gold spans only"):
         run(_student(assets, teacher[0], "span", "posterior"), tmp_path / "c")
+    # A vanilla student beside a span teacher (a study's baseline) needs nothing from it.
+    from jaxkd.data.tokenization import SubwordEncoder
+    from jaxkd.training import run_dir
+    from jaxkd.training.loop import check_teacher
+
+    check_teacher(_student(assets, span_teacher[0], "crf", "vanilla"), run_dir.read_labels(span_teacher[0]),
+                  SubwordEncoder.from_pretrained(run_dir.model_dir(span_teacher[0])))
