@@ -6,6 +6,7 @@ train, distil and label every word."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -229,7 +230,11 @@ def test_a_span_tagger_trains_and_labels_every_word(span_teacher, tmp_path):
     with pytest.raises(ExportError, match="span head"):
         export_hf(workdir, tmp_path / "hf")
     exported = export_jax(workdir, tmp_path / "jax")
-    assert (exported / "label.py").is_file()
+    spec = importlib.util.spec_from_file_location("exported_label", exported / "label.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    short = sentences[:1] + [["alice", "saw", "paris", "and", "rome"]]
+    assert module.ExportedTagger(exported)(short) == [s.tags for s in tagger.label(short)]
 
 
 @pytest.mark.parametrize("head, method", [("softmax", "posterior"), ("crf", "structkd")])
