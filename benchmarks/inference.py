@@ -54,14 +54,12 @@ def median_seconds(fn, repeats: int) -> float:
 
 def jaxkd_rates(run: str, sentences, batch_size: int, repeats: int, dtype: str | None = None) -> dict:
     """Words per second of the labelling API and of its compiled calls alone."""
-    from jaxkd.data.batching import make_batches
     from jaxkd.labeling import load_tagger
 
     tagger = load_tagger(run, batch_size=batch_size, dtype=dtype)
     words = sum(len(s) for s in sentences)
     api = median_seconds(lambda: tagger.label(sentences), repeats)
-    encoder = tagger.run.encoder
-    batches = make_batches(encoder.encode(sentences), tagger.buckets, batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
+    batches = tagger.batches(tagger.run.encoder.encode(sentences))
     params, rest = tagger.run.params, tagger.run.parts.rest
     compiled = median_seconds(lambda: [tagger._decode(params, rest, b) for b in batches], repeats)
     return {"api_words_per_s": words / api, "compiled_words_per_s": words / compiled}

@@ -133,6 +133,22 @@ def test_every_word_once_and_stitched_back_in_order(tiny):
         )
 
 
+def test_sorted_batches_for_labelling_leave_only_the_last_batch_partial(tiny):
+    from jaxkd.data.batching import sorted_batches
+
+    sentences = random_sentences(50, seed=2, longest=90)
+    vocab = LabelVocab.from_types(["PER"])
+    rows = tiny.encode(sentences, vocab)
+    buckets = Buckets(((16, 14), (24, 22), (32, 30), (48, 46)), tiny.window)
+    batches = sorted_batches(rows, buckets, 8, pad_id=tiny.pad_id, filler_ids=tiny.filler_ids)
+    assert [int((b.sentence_index >= 0).sum()) for b in batches] == [8] * (len(rows) // 8) + [len(rows) % 8] * (len(rows) % 8 > 0)
+    for b in batches:  # each of the smallest shape that holds its longest row
+        longest, words = int(b.attention_mask.sum(1).max()), int(b.word_mask.sum(1).max())
+        assert b.input_ids.shape[1:] + b.word_index.shape[1:] == buckets.shape_for(longest, words)
+    back = stitch(batches, [b.tags for b in batches], [len(s.words) for s in sentences])
+    assert [vocab.decode(t) for t in back] == [list(s.tags) for s in sentences]
+
+
 def test_evaluation_order_is_stable_and_unshuffled(tiny):
     sentences = random_sentences(40, seed=2)
     _, buckets, a = epoch(tiny, sentences)

@@ -296,9 +296,15 @@ def test_load_tagger_labels_like_viterbi_on_each_sentence_alone(teacher):
         np.testing.assert_allclose(r.marginals.sum(-1), 1.0, atol=1e-5)
         assert [(e.start, e.end) for e in r.entities] == [(e.start, e.end) for e in jaxkd.labeling.entities_of(r.words, r.tags)]
     assert any(e.type == "PER" and e.text == "bob" for e in results[0].entities)
-    # Compiled once per shape: more sentences of the same lengths add no compilation.
+    # Compiled once per shape (a batch takes the shape of its longest
+    # sentence): the same lengths again, in another order, add no compilation.
+    sentences = [t.split() for t in texts if t] * 5
+    shapes = {tagger.buckets.shape_for(len(r.input_ids), len(r.word_index)) for r in tagger.run.encoder.encode(sentences)}
+    before = tagger._decode._cache_size()  # shared with every tagger of this graph in the process
+    tagger.label(sentences)
     compiled = tagger._decode._cache_size()
-    tagger.label([t.split() for t in texts if t] * 5)
+    assert compiled - before <= len(shapes)
+    tagger.label(sentences[::-1] + sentences[:3])
     assert tagger._decode._cache_size() == compiled
     with pytest.raises(ValueError, match="non-blank string"):
         tagger.label([["bob", " "]])
