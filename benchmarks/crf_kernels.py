@@ -107,8 +107,8 @@ def torch_ops(data):
 
 
 def time_torch(fn, repeats, min_total_s):
-    import time
     import statistics
+    import time
 
     for _ in range(2):
         fn(None)

@@ -33,7 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
