@@ -123,14 +123,19 @@ def test_span_nll_by_hand():
 # ---------------------------------------------------------------- runs
 
 
-@pytest.fixture(scope="module")
-def softmax_teacher(assets):
+def _teacher_with_head(assets, head: str):
+    """(workdir, results) of a 3-epoch tiny teacher with ``model.head = head``."""
     from jaxkd.training.loop import run
 
     root, ckpt, data = assets
-    workdir = root / "softmax_teacher"
-    changes = {"train.epochs": 3, "train.head_lr": 3e-2, "model.head": "softmax"}
+    workdir = root / f"{head}_teacher"
+    changes = {"train.epochs": 3, "train.head_lr": 3e-2, "model.head": head}
     return workdir, run(tiny_config(ckpt, data, **changes), workdir)
+
+
+@pytest.fixture(scope="module")
+def softmax_teacher(assets):
+    return _teacher_with_head(assets, "softmax")
 
 
 def _student(assets, teacher_dir, head, method, **changes):
@@ -203,12 +208,7 @@ def test_scenario_3_a_crf_student_distils_a_softmax_teacher(assets, softmax_teac
 
 @pytest.fixture(scope="module")
 def span_teacher(assets):
-    from jaxkd.training.loop import run
-
-    root, ckpt, data = assets
-    workdir = root / "span_teacher"
-    changes = {"train.epochs": 3, "train.head_lr": 3e-2, "model.head": "span"}
-    return workdir, run(tiny_config(ckpt, data, **changes), workdir)
+    return _teacher_with_head(assets, "span")
 
 
 def test_a_span_tagger_trains_and_labels_every_word(span_teacher, tmp_path):
