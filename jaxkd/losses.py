@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxkd import crf
+from jaxkd.crf.spans import valid_spans
 
 # Full float32 for the small contractions of the losses: a GPU would otherwise
 # multiply float32 matrices in TF32 (10-bit mantissa).
@@ -109,9 +110,7 @@ def span_nll(logits, mask, labels):
     mask = jnp.asarray(mask, bool)
     logp = jax.nn.log_softmax(_f32(logits), axis=-1)
     gold = jnp.take_along_axis(logp, jnp.asarray(labels)[..., None], axis=-1)[..., 0]
-    length = mask.shape[1]
-    spans = mask[:, :, None] & mask[:, None, :] & (jnp.arange(length)[:, None] <= jnp.arange(length)[None, :])[None]
-    return -jnp.where(spans, gold, 0.0).sum((1, 2))
+    return -jnp.where(valid_spans(mask.shape[1], mask.sum(-1)), gold, 0.0).sum((1, 2))
 
 
 def kbest_token_kd(student_logits, mask, paths, weights):

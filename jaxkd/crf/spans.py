@@ -31,8 +31,9 @@ import jax.numpy as jnp
 NEG = -1e30
 
 
-def _valid_spans(length: int, lengths, max_width: int | None):
-    """[B, L, L] bool: i <= j < n (and j - i < max_width)."""
+def valid_spans(length: int, lengths, max_width: int | None = None):
+    """``[B, L, L]`` bool: the spans i..j of each sentence of ``lengths`` [B]
+    words, i <= j < n (and j - i < max_width)."""
     i = jnp.arange(length)[:, None]
     j = jnp.arange(length)[None, :]
     ok = (i <= j)[None] & (j[None] < jnp.asarray(lengths)[:, None, None])
@@ -57,7 +58,7 @@ def span_log_partition(span_scores, outside_scores, lengths, *, max_width: int |
     s = jnp.asarray(span_scores, jnp.float32)
     o = jnp.asarray(outside_scores, jnp.float32)
     b, length = s.shape[0], s.shape[1]
-    s = jnp.where(_valid_spans(length, lengths, max_width)[..., None], s, NEG)
+    s = jnp.where(valid_spans(length, lengths, max_width)[..., None], s, NEG)
     alpha0 = jnp.full((b, length + 1), NEG).at[:, 0].set(0.0)
 
     def step(alpha, j):  # alpha[:, k] = log-sum over labellings of words 0..k-1
@@ -116,7 +117,7 @@ def tag_marginals(span_scores, outside_scores, lengths, tags: BIOTags, *, max_wi
     o = jnp.asarray(outside_scores, jnp.float32)
     b, length = s.shape[0], s.shape[1]
     lengths = jnp.asarray(lengths)
-    valid = _valid_spans(length, lengths, max_width)[..., None]
+    valid = valid_spans(length, lengths, max_width)[..., None]
     begin, inside = jnp.asarray(tags.begin), jnp.asarray(tags.inside)
     upper = jnp.arange(length)[None, :] > jnp.arange(length)[:, None]  # [i, j]: j > i (a span of two words or more)
 
@@ -209,7 +210,7 @@ def greedy_decode(logits, mask, tags: BIOTags):
     lengths = jnp.asarray(mask, bool).sum(-1)
     best = jnp.argmax(logp[..., 1:], axis=-1)
     score = jnp.max(logp[..., 1:], axis=-1)
-    candidate = _valid_spans(length, lengths, None) & (score > logp[..., 0])
+    candidate = valid_spans(length, lengths, None) & (score > logp[..., 0])
     pos = jnp.arange(length)
     begin, inside = jnp.asarray(tags.begin), jnp.asarray(tags.inside)
 

@@ -27,6 +27,7 @@ from jaxkd.crf import spans
 from jaxkd.losses import EXACT
 from jaxkd.models.bert import BertModel
 from jaxkd.models.dropout import Dropout
+from jaxkd.models.tagger import word_features
 
 SPAN_DIM = 128  # the width of the start and end projections
 
@@ -81,8 +82,7 @@ class SpanTagger(nnx.Module):
 
     def __call__(self, batch) -> SpanScores:
         """Span label scores of a batch (a :class:`jaxkd.data.Batch`)."""
-        h = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids, positions=batch.word_index)
-        h = self.dropout(h, rngs=self.encoder.dropout_rngs)
+        h = self.dropout(word_features(self.encoder, batch), rngs=self.encoder.dropout_rngs)
 
         def side(layer):
             x = jax.nn.gelu(layer(h), approximate=False)

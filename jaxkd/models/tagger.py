@@ -25,6 +25,12 @@ class Fixed(nnx.Variable):
     """State that travels with the model but is never trained (constraints)."""
 
 
+def word_features(encoder: BertModel, batch):
+    """``[B, W, H]`` float32: ``encoder``'s hidden state at each word's first
+    sub-word (``batch``: a :class:`jaxkd.data.Batch`), what every head reads."""
+    return encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids, positions=batch.word_index)
+
+
 class Tagger(nnx.Module):
     """A linear-chain CRF tagger on top of a BERT encoder (``model.head =
     "crf"``; :class:`~jaxkd.models.softmax_tagger.SoftmaxTagger` is the
@@ -83,7 +89,7 @@ class Tagger(nnx.Module):
         Returns:
           [B, W, H] float32 (what the emission layer reads, before dropout).
         """
-        return self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids, positions=batch.word_index)
+        return word_features(self.encoder, batch)
 
     def __call__(self, batch) -> CRFScores:
         """Word-level CRF scores of a batch.
