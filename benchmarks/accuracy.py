@@ -2,15 +2,16 @@
 every distillation method over several seeds, compared with the vanilla
 student by paired bootstrap intervals over test sentences.
 
-    python benchmarks/accuracy.py --config configs/study_wnut16.py --student tiny \\
+    python -m benchmarks.accuracy --config configs/study_wnut16.py --student tiny \\
         --variants vanilla,efficient,kbest,posterior,structkd,efficient+unlabeled \\
         --seeds 5 --workdir runs/study/tiny --out benchmarks/results/accuracy_wnut16_tiny
-    python benchmarks/accuracy.py --config configs/conll03.py --seeds 5 --workdir runs/study/conll03 \\
+    python -m benchmarks.accuracy --config configs/conll03.py --seeds 5 --workdir runs/study/conll03 \\
         --set data.source=/data/conll03 --out conll03_study
 
 ``--config FILE`` names a configuration file whose ``get_config("teacher")``
-(or ``get_config(TEACHER)`` with ``--teacher TEACHER``) is the teacher and ``get_config(ARG)`` a student, where ARG is the variant
-(a method name), or ``STUDENT/VARIANT`` with ``--student STUDENT``. A
+(or ``get_config(TEACHER)`` with ``--teacher TEACHER``) is the teacher and
+``get_config(ARG)`` a student, where ARG is the variant (a method name), or
+``STUDENT/VARIANT`` with ``--student STUDENT``. A
 variant ``METHOD+unlabeled`` is METHOD that also distils on the unlabelled
 text of ``--unlabeled`` (``data.unlabeled``; default ``wnut16-unused``, the
 offline training tweets that ``data.max_train_sentences`` leaves out).
@@ -40,7 +41,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+
+from jaxkd.config import changed_keys
+from jaxkd.data.sources import load_corpus
+from jaxkd.data.unlabeled import WNUT16_UNUSED
+from jaxkd.labeling import load_tagger
+from jaxkd.methods import METHODS
+from jaxkd.stats import micro_f1, paired_bootstrap, sentence_counts
+from jaxkd.training.inputs import load_data
+from jaxkd.training.loop import TrainingError, run
 
 SETS = ("test", "dev", "unused")
 
@@ -80,30 +91,13 @@ def _heldout(config):
     """The sentences a wnut16 run leaves out of training (None elsewhere)."""
     if config.data.source != "wnut16" or not config.data.max_train_sentences:
         return None
-    from jaxkd.data.sources import load_corpus
-
     train = load_corpus("wnut16").train
     return train[config.data.max_train_sentences :] or None
-
-
-def _changed_keys(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two configurations (a key that
-    jaxkd added since ``old`` was written is no change at its default)."""
-    from jaxkd.config import base
-    from jaxkd.training.loop import _flat
-
-    old, new, defaults = _flat(old), _flat(new), _flat(json.loads(base().to_json()))
-    return sorted(
-        k for k in set(old) | set(new) if old.get(k) != new.get(k) and not (k not in old and new.get(k) == defaults.get(k))
-    )
 
 
 def evaluate_run(workdir: Path, corpus, heldout, *, read_heldout: bool) -> dict:
     """Per-sentence entity counts and F1 of a run's best checkpoint on dev,
     test and (unless the run trained on them) the held-out sentences."""
-    from jaxkd.labeling import load_tagger
-    from jaxkd.stats import micro_f1, sentence_counts
-
     sets = {"test": corpus.test, "dev": corpus.dev}
     if heldout is not None and not read_heldout:
         sets["unused"] = heldout
@@ -148,17 +142,14 @@ class Study:
         return config
 
     def _one(self, name: str, config, workdir: Path, number: int, total: int) -> None:
-        from jaxkd.data.unlabeled import WNUT16_UNUSED
-        from jaxkd.training.loop import load_data, run
-
         done = workdir / "eval.json"
         if done.is_file():
             scores = json.loads(done.read_text())
-            changed = _changed_keys(scores.get("config", {}), json.loads(config.to_json()))
+            changed = changed_keys(scores.get("config", {}), json.loads(config.to_json()))
             if changed:
                 raise SystemExit(
-                    f"accuracy.py: error: {done} was made with another configuration (differs in: {', '.join(changed)}); "
-                    "use a new --workdir, or the same options"
+                    f"accuracy.py: error: {done} was made with another configuration "
+                    f"(differs in: {', '.join(changed)}); use a new --workdir, or the same options"
                 )
             self.evals[name] = scores
             print(f"[study] {number}/{total} {name}: done earlier ({done})", flush=True)
@@ -170,7 +161,8 @@ class Study:
         print(f"[study] {number}/{total} {name} ({elapsed / 60:.1f} min so far{left})", flush=True)
         t0 = time.perf_counter()
         results = run(config, workdir)
-        scores = evaluate_run(workdir, load_data(config), _heldout(config), read_heldout=config.data.unlabeled == WNUT16_UNUSED)
+        read_heldout = config.data.unlabeled == WNUT16_UNUSED
+        scores = evaluate_run(workdir, load_data(config), _heldout(config), read_heldout=read_heldout)
         scores["train_seconds"] = results["run_wall_s"]
         scores["config"] = json.loads(config.to_json())
         tmp = done.with_name("eval.json.tmp")
@@ -195,20 +187,19 @@ class Study:
 def summarise(evals: dict, variants: list[str], seeds: list[int], *, replicates: int) -> dict:
     """Mean and standard deviation of F1 per variant and set, and for each
     variant against vanilla the paired bootstrap difference on test."""
-    import numpy as np
-
-    from jaxkd.stats import paired_bootstrap
 
     def runs(variant):
         return [evals[f"{variant}/seed{s}"] for s in seeds]
 
-    rows = {"teacher": {name: {"mean": v["f1"], "std": 0.0, "runs": [v["f1"]]} for name, v in evals["teacher"].items() if isinstance(v, dict) and "f1" in v}}
+    teacher_sets = {name: v for name, v in evals["teacher"].items() if isinstance(v, dict) and "f1" in v}
+    rows = {"teacher": {name: {"mean": v["f1"], "std": 0.0, "runs": [v["f1"]]} for name, v in teacher_sets.items()}}
     for variant in variants:
         row = {}
         for name in SETS:
             values = [r[name]["f1"] for r in runs(variant) if name in r]
             if values:
-                row[name] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "runs": values}
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                row[name] = {"mean": statistics.mean(values), "std": std, "runs": values}
         row["train_seconds"] = statistics.mean(r["train_seconds"] for r in runs(variant))
         rows[variant] = row
     if "vanilla" in variants:
@@ -228,15 +219,20 @@ def summarise(evals: dict, variants: list[str], seeds: list[int], *, replicates:
 
 def markdown(summary: dict, meta: dict) -> str:
     have_unused = any("unused" in row for row in summary.values())
-    head = "| model | test F1 | dev F1 |" + (" unused-tweet F1 |" if have_unused else "") + " test F1 - vanilla [95% CI: sentences] | [sentences and seeds] | minutes per run |"
+    head = (
+        "| model | test F1 | dev F1 |"
+        + (" unused-tweet F1 |" if have_unused else "")
+        + " test F1 - vanilla [95% CI: sentences] | [sentences and seeds] | minutes per run |"
+    )
     lines = [
-        f"Seeds: {meta['seeds']}; mean ± standard deviation over seeds; intervals: paired bootstrap, {meta['replicates']} draws.",
+        f"Seeds: {meta['seeds']}; mean ± standard deviation over seeds; intervals: paired bootstrap, "
+        f"{meta['replicates']} draws.",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
     ]
     for name, row in summary.items():
-        def cell(key):
+        def cell(key, row=row, name=name):
             if key not in row:
                 return "n/a"
             v = row[key]
@@ -265,7 +261,8 @@ def plot(summary: dict, path: Path, title: str) -> None:
     for i, name in enumerate(names):
         test = summary[name]["test"]
         left.scatter([i] * len(test["runs"]), test["runs"], color="0.6", s=12, zorder=2)
-        left.errorbar([i], [test["mean"]], yerr=[[test["std"]], [test["std"]]], fmt="o", color="C0", capsize=4, zorder=3)
+        std = [[test["std"]], [test["std"]]]
+        left.errorbar([i], [test["mean"]], yerr=std, fmt="o", color="C0", capsize=4, zorder=3)
     if "teacher" in summary:
         left.axhline(summary["teacher"]["test"]["mean"], color="C3", linestyle="--", label="teacher")
         left.legend(loc="lower right")
@@ -276,8 +273,8 @@ def plot(summary: dict, path: Path, title: str) -> None:
     for i, name in enumerate(compared):
         for offset, kind, color in ((-0.1, "sentences", "C0"), (0.1, "sentences_and_seeds", "C1")):
             d = summary[name]["vs_vanilla"][kind]
-            right.errorbar([i + offset], [d["difference"]], yerr=[[d["difference"] - d["low"]], [d["high"] - d["difference"]]],
-                           fmt="o", color=color, capsize=4)
+            interval = [[d["difference"] - d["low"]], [d["high"] - d["difference"]]]
+            right.errorbar([i + offset], [d["difference"]], yerr=interval, fmt="o", color=color, capsize=4)
     right.axhline(0.0, color="0.3", linewidth=0.8)
     right.set_xticks(range(len(compared)), compared, rotation=30, ha="right")
     right.set_ylabel("test F1 minus vanilla (95% bootstrap interval)")
@@ -288,47 +285,48 @@ def plot(summary: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="configuration file with get_config('teacher') and get_config(VARIANT)")
+    parser.add_argument(
+        "--config", required=True, help="configuration file with get_config('teacher') and get_config(VARIANT)"
+    )
     parser.add_argument("--student", default="", help="prefix of the student arguments: get_config('STUDENT/VARIANT')")
-    parser.add_argument("--teacher", default="teacher", help="the teacher's argument: get_config(TEACHER) (default: 'teacher')")
-    from jaxkd.methods import METHODS
-
+    parser.add_argument(
+        "--teacher", default="teacher", help="the teacher's argument: get_config(TEACHER) (default: 'teacher')"
+    )
     parser.add_argument("--variants", default=",".join(METHODS), help="comma-separated (default: the five methods)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workdir", required=True, help="the runs' directory (rerun the command to resume)")
-    parser.add_argument("--unlabeled", default="wnut16-unused", help="the text of METHOD+unlabeled variants (data.unlabeled)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a configuration change for every run")
+    parser.add_argument(
+        "--unlabeled", default="wnut16-unused", help="the text of METHOD+unlabeled variants (data.unlabeled)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a configuration change for every run"
+    )
     parser.add_argument("--replicates", type=int, default=2000, help="bootstrap draws")
     parser.add_argument("--out", default="", help="OUT.json, OUT.md, OUT.png (default: WORKDIR/study)")
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
-    study = Study(args)
+    return parser
+
+
+def _check_configurations(parser: argparse.ArgumentParser, study: Study) -> None:
+    """Builds every configuration before anything trains; one error line
+    (``parser.error``) for whatever the config file raises."""
     try:
-        for variant in study.variants:  # every configuration builds before anything trains
+        for variant in study.variants:
             study.student_config(variant, 0)
-        study.config(args.teacher)
+        study.config(study.args.teacher)
     except SystemExit:
         raise
     except Exception as err:  # noqa: BLE001 - whatever the config file raises
-        parser.error(f"--config {args.config}: {type(err).__name__}: {err}")
+        parser.error(f"--config {study.args.config}: {type(err).__name__}: {err}")
 
-    from jaxkd.training.loop import TrainingError
 
-    try:
-        study.run_all()
-    except TrainingError as err:
-        print(f"accuracy.py: error: {err}", file=sys.stderr)
-        return 2
-    summary = summarise(study.evals, study.variants, study.seeds, replicates=args.replicates)
-    import jax
-
-    meta = {
-        "command": "python benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+def study_meta(study: Study, argv) -> dict:
+    """The command, sizes, durations and environment of this invocation."""
+    return {
+        "command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seeds": len(study.seeds),
-        "replicates": args.replicates,
+        "replicates": study.args.replicates,
         "minutes": (time.perf_counter() - study.started) / 60,  # this invocation (runs done earlier are read)
         "training_minutes": sum(e.get("train_seconds", 0.0) for e in study.evals.values()) / 60,  # every run's, summed
         "date": time.strftime("%Y-%m-%d"),
@@ -336,18 +334,41 @@ def main(argv=None) -> int:
         "device": str(jax.devices()[0].device_kind),
         "cpu_count": os.cpu_count(),
     }
-    out = Path(args.out) if args.out else study.workdir / "study"
+
+
+def write_outputs(summary: dict, meta: dict, out: Path, title: str) -> str:
+    """OUT.json, OUT.md and (with matplotlib) OUT.png; returns the Markdown table."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2))
     table = markdown(summary, meta)
     out.with_suffix(".md").write_text(
         f"`{meta['command']}`\n\n{table}\nTraining, all runs: {meta['training_minutes']:.0f} minutes; this invocation: "
-        f"{meta['minutes']:.0f} minutes ({meta['date']}, jax {meta['jax']}, {meta['device']}, {meta['cpu_count']} CPUs).\n"
+        f"{meta['minutes']:.0f} minutes ({meta['date']}, jax {meta['jax']}, {meta['device']}, "
+        f"{meta['cpu_count']} CPUs).\n"
     )
     try:
-        plot(summary, out.with_suffix(".png"), f"{args.config} {args.student}".strip())
+        plot(summary, out.with_suffix(".png"), title)
     except ImportError:
         print("[study] note: matplotlib is not installed, so no plot (pip install matplotlib)", file=sys.stderr)
+    return table
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    study = Study(args)
+    _check_configurations(parser, study)
+    try:
+        study.run_all()
+    except TrainingError as err:
+        print(f"accuracy.py: error: {err}", file=sys.stderr)
+        return 2
+    summary = summarise(study.evals, study.variants, study.seeds, replicates=args.replicates)
+    meta = study_meta(study, argv)
+    out = Path(args.out) if args.out else study.workdir / "study"
+    table = write_outputs(summary, meta, out, f"{args.config} {args.student}".strip())
     print(table)
     print(f"[study] done in {meta['minutes']:.1f} min: {out.with_suffix('.json')}, .md, .png", flush=True)
     return 0

@@ -1,6 +1,6 @@
 """Times the jaxkd.crf kernels over a grid of shapes, and pytorch-crf beside them.
 
-    python benchmarks/crf_kernels.py [--json PATH] [--quick]
+    python -m benchmarks.crf_kernels [--json PATH] [--quick]
 
 For every B=32, L in {16, 64, 256}, N in {9, 23, 73} and both log Z algorithms
 it times, on compiled functions after warm-up (medians, ``block_until_ready``):
@@ -25,16 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
+import statistics
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks._timing import environment, median_seconds, torch_device, torch_sync  # noqa: E402
-from jaxkd import crf  # noqa: E402
+from benchmarks._timing import environment, median_seconds, torch_device, torch_sync
+from jaxkd import crf
 
 OPS = ("nll_grad", "marginals", "viterbi", "kbest3")
 
@@ -62,7 +61,9 @@ def jax_ops(algorithm):
     nll_grad = jax.jit(jax.value_and_grad(nll, argnums=(0, 3, 4, 5)))
     return {
         "nll_grad": lambda d: nll_grad(d["emissions"], d["mask"], d["tags"], d["transitions"], d["start"], d["end"]),
-        "marginals": lambda d: crf.marginals(d["emissions"], d["mask"], d["transitions"], d["start"], d["end"], algorithm=algorithm),
+        "marginals": lambda d: crf.marginals(
+            d["emissions"], d["mask"], d["transitions"], d["start"], d["end"], algorithm=algorithm
+        ),
         "viterbi": lambda d: crf.viterbi(d["emissions"], d["mask"], d["transitions"], d["start"], d["end"]),
         "kbest3": lambda d: crf.kbest(d["emissions"], d["mask"], d["transitions"], d["start"], d["end"], 3),
     }, nll
@@ -107,9 +108,6 @@ def torch_ops(data):
 
 
 def time_torch(fn, repeats, min_total_s):
-    import statistics
-    import time
-
     for _ in range(2):
         fn(None)
     times = []
@@ -120,7 +118,7 @@ def time_torch(fn, repeats, min_total_s):
     return statistics.median(times)
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write results to this path")
     parser.add_argument("--batch", type=int, default=32)
@@ -136,14 +134,81 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="L=64, N=9 only (the pytorch-crf comparison point)")
     parser.add_argument("--no-torch", action="store_true", help="skip the pytorch-crf comparison")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def time_jax_cell(jdata, work: int, limit: float, args) -> dict:
+    """Median seconds of every (op, algorithm) of one shape; None where the
+    parallel algorithm's work ``B L N^3`` is over ``limit``."""
+    cell = {}
+    for algorithm in crf.ALGORITHMS:
+        ops, _ = jax_ops(algorithm)
+        for op in OPS:
+            if op in ("viterbi", "kbest3") and algorithm == "parallel":
+                continue  # decoding does not depend on the log Z algorithm
+            if algorithm == "parallel" and work > limit:
+                cell[(op, algorithm)] = None
+                continue
+            cell[(op, algorithm)] = median_seconds(ops[op], jdata, repeats=args.repeats, min_total_s=args.min_total_s)
+    return cell
+
+
+def time_torch_cell(data, jdata, args) -> dict:
+    """pytorch-crf's median seconds per op on the same data (empty when it is
+    not installed), after checking that its NLL is ours."""
+    got = torch_ops(data)
+    if got is None:
+        return {}
+    tops, torch_nll = got
+    _, nll = jax_ops("sequential")
+    ours = float(jax.jit(nll)(*(jdata[k] for k in ("emissions", "mask", "tags", "transitions", "start", "end"))))
+    if not np.isclose(ours, torch_nll, rtol=1e-4, atol=1e-4):
+        raise SystemExit(f"NLL disagrees with pytorch-crf: {ours} vs {torch_nll}")
+    return {op: time_torch(fn, args.repeats, args.min_total_s) for op, fn in tops.items()}
+
+
+def _cell(x) -> str:
+    return f"{x:11.6f}" if isinstance(x, float) else f"{('skipped' if x is None else x):>11}"
+
+
+def report_cell(length: int, num_tags: int, batch: int, cell: dict, torch_times: dict) -> list[dict]:
+    """Prints one shape's table lines and returns its result rows."""
+    rows = []
+    for op in OPS:
+        seq = cell.get((op, "sequential"))
+        par = cell.get((op, "parallel"), "n/a" if op in ("viterbi", "kbest3") else None)
+        tt = torch_times.get(op)
+        fastest = min(x for x in (seq, par) if isinstance(x, float))
+        ratio = tt / fastest if tt else None
+        torch_text = _cell(tt) if tt else f"{chr(45):>11}"
+        ratio_text = f"{ratio:9.1f}x" if ratio else f"{chr(45):>10}"
+        print(f"{length:>4} {num_tags:>3} {op:<10} {_cell(seq)} {_cell(par)} {torch_text} {ratio_text}", flush=True)
+        rows.append(
+            dict(
+                op=op,
+                batch=batch,
+                length=length,
+                num_tags=num_tags,
+                sequential_s=seq,
+                parallel_s=par if isinstance(par, float) else None,
+                torch_s=tt,
+                torch_over_jax=ratio,
+            )
+        )
+    return rows
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     if args.quick:
         args.lengths, args.tags = [64], [9]
     env = environment()
     limit = args.max_parallel_work
     if limit is None:
         limit = 3e8 if jax.default_backend() == "cpu" else float("inf")
-    print(f"# jaxkd.crf kernels on {env['device']} (jax {env['jax_version']}, {env['date']}), B={args.batch}", flush=True)
+    print(
+        f"# jaxkd.crf kernels on {env['device']} (jax {env['jax_version']}, {env['date']}), B={args.batch}", flush=True
+    )
     print("# median seconds per call of compiled functions after warm-up; 'torch' = pytorch-crf, same data", flush=True)
     rows = []
     header = f"{'L':>4} {'N':>3} {'op':<10} {'sequential':>11} {'parallel':>11} {'torch':>11} {'torch/jax':>10}"
@@ -152,48 +217,9 @@ def main(argv=None):
         for num_tags in args.tags:
             data = make_data(args.batch, length, num_tags)
             jdata = jax.device_put({k: v for k, v in data.items()})
-            cell = {}
-            for algorithm in crf.ALGORITHMS:
-                ops, _ = jax_ops(algorithm)
-                work = args.batch * length * num_tags**3
-                for op in OPS:
-                    if op in ("viterbi", "kbest3") and algorithm == "parallel":
-                        continue  # decoding does not depend on the log Z algorithm
-                    if algorithm == "parallel" and work > limit:
-                        cell[(op, algorithm)] = None
-                        continue
-                    cell[(op, algorithm)] = median_seconds(ops[op], jdata, repeats=args.repeats, min_total_s=args.min_total_s)
-            torch_times = {}
-            if not args.no_torch:
-                got = torch_ops(data)
-                if got is not None:
-                    tops, torch_nll = got
-                    _, nll = jax_ops("sequential")
-                    ours = float(jax.jit(nll)(*(jdata[k] for k in ("emissions", "mask", "tags", "transitions", "start", "end"))))
-                    if not np.isclose(ours, torch_nll, rtol=1e-4, atol=1e-4):
-                        raise SystemExit(f"NLL disagrees with pytorch-crf: {ours} vs {torch_nll}")
-                    for op, fn in tops.items():
-                        torch_times[op] = time_torch(fn, args.repeats, args.min_total_s)
-            for op in OPS:
-                seq = cell.get((op, "sequential"))
-                par = cell.get((op, "parallel"), "n/a" if op in ("viterbi", "kbest3") else None)
-                tt = torch_times.get(op)
-                fastest = min(x for x in (seq, par) if isinstance(x, float))
-                ratio = tt / fastest if tt else None
-                fmt = lambda x: f"{x:11.6f}" if isinstance(x, float) else f"{('skipped' if x is None else x):>11}"  # noqa: E731
-                print(f"{length:>4} {num_tags:>3} {op:<10} {fmt(seq)} {fmt(par)} {fmt(tt) if tt else f'{chr(45):>11}'} {f'{ratio:9.1f}x' if ratio else f'{chr(45):>10}'}", flush=True)
-                rows.append(
-                    dict(
-                        op=op,
-                        batch=args.batch,
-                        length=length,
-                        num_tags=num_tags,
-                        sequential_s=seq,
-                        parallel_s=par if isinstance(par, float) else None,
-                        torch_s=tt,
-                        torch_over_jax=ratio,
-                    )
-                )
+            cell = time_jax_cell(jdata, args.batch * length * num_tags**3, limit, args)
+            torch_times = {} if args.no_torch else time_torch_cell(data, jdata, args)
+            rows += report_cell(length, num_tags, args.batch, cell, torch_times)
     out = {**env, "benchmark": "crf_kernels", "batch": args.batch, "results": rows}
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

@@ -1,8 +1,8 @@
 """Seconds per training epoch by phase for every distillation method (the
 paper's Table 2), on compiled JAX code.
 
-    python benchmarks/epoch_timing.py --preset tiny               # this CPU, < 1 min
-    python benchmarks/epoch_timing.py --preset conll03 --bf16 \\
+    python -m benchmarks.epoch_timing --preset tiny               # this CPU, < 1 min
+    python -m benchmarks.epoch_timing --preset conll03 --bf16 \\
         --json benchmarks/results/epoch_timing_h100.json --plot epoch_timing_h100.png
 
 All methods run in one process over the same batches, from the same initial
@@ -11,7 +11,7 @@ student: ``vanilla`` (gold NLL), ``kbest``, ``posterior``, ``structkd``,
 scores computed once before the epoch, read per batch; that one-off pass is
 reported as ``cache_build_s``, outside the epoch).
 
-**Phases** (DESIGN.md, "Measuring"): *teacher forward* is whatever the method
+**Phases** (docs/measuring.md): *teacher forward* is whatever the method
 needs from the teacher for a batch (emissions and CRF parameters; K-best
 paths; marginals), or for ``efficient_cached`` the cache read and host to
 device copy; *student forward* is the loss value alone (one jitted call);
@@ -36,8 +36,9 @@ lengths follow a CoNLL-2003-like distribution: words per sentence drawn from
 a log-normal with median 11 and sigma 0.75, clipped to [1, 113] (mean about
 14.5 words, as in CoNLL-2003's 203,621 tokens over 14,041 sentences), and
 sub-words per word 1 + Poisson(0.4). Rows are bucketed exactly as in training
-(:class:`jaxkd.data.Buckets`, lengths 16, 32, 64, ...). ``tiny``: a 2-layer, width-32 teacher and 1-layer student, 512 sentences of
-~16 words (one bucket), batch 32, for a CPU.
+(:class:`jaxkd.data.Buckets`, lengths 16, 32, 64, ...). ``tiny``: a 2-layer,
+width-32 teacher and 1-layer student, 512 sentences of ~16 words (one
+bucket), batch 32, for a CPU.
 """
 
 from __future__ import annotations
@@ -55,20 +56,16 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks._timing import environment  # noqa: E402
-from jaxkd.data.batching import Buckets, make_batches  # noqa: E402
-from jaxkd.data.labels import LabelVocab  # noqa: E402
-from jaxkd.data.tokenization import Row  # noqa: E402
-from jaxkd.methods import REGISTRY  # noqa: E402
-from jaxkd.models.bert import BertConfig, BertModel  # noqa: E402
-from jaxkd.models.tagger import Tagger  # noqa: E402
-from jaxkd.training.phases import PHASES, phase_row, time_calls  # noqa: E402
-from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn  # noqa: E402
-from jaxkd.training.targets import TeacherCache  # noqa: E402
+from benchmarks._epoch_presets import PRESETS, Preset, build_models, synthetic_rows
+from benchmarks._timing import environment
+from jaxkd.data.batching import Buckets, make_batches
+from jaxkd.data.labels import LabelVocab
+from jaxkd.methods import REGISTRY
+from jaxkd.training.epoch import warm_step
+from jaxkd.training.phases import PHASES, phase_row, time_calls
+from jaxkd.training.steps import DistillSpec, copy_tree, dropout_key, make_optimizer, split, student_fns, teacher_fn
+from jaxkd.training.targets import TeacherCache
 
 METHODS = tuple(REGISTRY) + ("efficient_cached",)  # efficient with the teacher cache
 PAPER_V100 = {  # Table 2 of Lin et al. (2022), seconds per CoNLL-2003 epoch
@@ -77,81 +74,6 @@ PAPER_V100 = {  # Table 2 of Lin et al. (2022), seconds per CoNLL-2003 epoch
     "structkd": (19, 30, 50, 99),
     "efficient": (16, 5, 20, 41),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    teacher: BertConfig
-    student_layers: int
-    sentences: int
-    median_words: float
-    sigma_words: float
-    max_words: int
-    extra_subwords: float  # Poisson mean of extra sub-words per word
-    batch_size: int
-    min_bucket_length: int = 16  # bucket lengths min, 2 min, 4 min, ... (as in training)
-    types: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")  # 9 BIO tags
-
-
-PRESETS = {
-    "conll03": Preset(
-        teacher=BertConfig(vocab_size=28996, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-        student_layers=3,
-        sentences=14041,
-        median_words=11.0,
-        sigma_words=0.75,
-        max_words=113,
-        extra_subwords=0.4,
-        batch_size=32,
-    ),
-    "tiny": Preset(
-        # Small enough to compile fast on a CPU; sentences long enough (and the
-        # encoder narrow enough) that the CRF's share of an epoch, where the
-        # methods differ, is not lost in the encoder's.
-        teacher=BertConfig(vocab_size=512, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
-        student_layers=1,
-        sentences=512,
-        median_words=16.0,
-        sigma_words=0.4,
-        max_words=40,
-        extra_subwords=0.2,
-        batch_size=32,
-        min_bucket_length=64,  # one batch shape: one compilation per function
-    ),
-}
-
-
-def synthetic_rows(p: Preset, num_tags: int, seed: int = 0) -> list[Row]:
-    """Random sentences with the preset's length distribution (ids avoid the
-    special tokens 0-3; [CLS] = 1 and [SEP] = 2 frame every row)."""
-    rng = np.random.default_rng(seed)
-    words = np.clip(np.round(rng.lognormal(np.log(p.median_words), p.sigma_words, p.sentences)), 1, p.max_words).astype(int)
-    window = p.teacher.max_position_embeddings
-    rows = []
-    for i, n in enumerate(words):
-        pieces = 1 + rng.poisson(p.extra_subwords, n)
-        while 2 + pieces.sum() > window:  # keep every row inside the window
-            pieces = np.maximum(1, pieces - 1) if pieces.max() > 1 else pieces[: window - 2]
-        ids = rng.integers(4, p.teacher.vocab_size, int(pieces.sum()))
-        starts = 1 + np.concatenate([[0], np.cumsum(pieces)[:-1]])
-        rows.append(
-            Row(
-                input_ids=np.concatenate([[1], ids, [2]]).astype(np.int32),
-                word_index=starts.astype(np.int32),
-                tags=rng.integers(0, num_tags, len(pieces)).astype(np.int32),
-                sentence_index=i,
-                word_offset=0,
-            )
-        )
-    return rows
-
-
-def build_models(p: Preset, labels: LabelVocab, dtype, seed: int = 0):
-    cons = labels.constraints()
-    teacher = Tagger(BertModel(p.teacher, rngs=nnx.Rngs(seed), dtype=dtype), len(labels), constraints=cons, rngs=nnx.Rngs(seed + 1))
-    s_cfg = dataclasses.replace(p.teacher, num_hidden_layers=p.student_layers)
-    student = Tagger(BertModel(s_cfg, rngs=nnx.Rngs(seed + 2), dtype=dtype), len(labels), constraints=cons, rngs=nnx.Rngs(seed + 3))
-    return teacher, student
 
 
 def _spec(method: str) -> DistillSpec:
@@ -180,13 +102,12 @@ def prepare(method, s_parts, t_parts, optimizer, kd_weight, compiled: dict) -> M
 
 
 def warm_up(m: Method, batches, s_parts, t_parts, opt0) -> None:
-    """Compiles and runs every function of ``m`` on every batch shape."""
-    key = dropout_key(0, 0)
+    """Compiles and runs every function of ``m`` on every batch shape (the
+    training loop's own warm-up step, :func:`jaxkd.training.epoch.warm_step`)."""
     for b in {b.input_ids.shape + b.word_mask.shape: b for b in batches}.values():
         tg = jax.block_until_ready(m.t_fn(t_parts.params, t_parts.rest, b)) if m.use_kd else {}
-        jax.block_until_ready(m.fns.forward_loss(s_parts.params, s_parts.rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
-        p, o = copy_tree((s_parts.params, opt0))
-        jax.block_until_ready(m.fns.train_step(p, s_parts.rest, o, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll))
+        warm_step(m.fns, s_parts.params, s_parts.rest, opt0, b, tg, m.lam, use_kd=m.use_kd, use_nll=m.use_nll,
+                  forward=True)
 
 
 def warm_up_all(methods: list[Method], batches, s_parts, t_parts, opt0) -> None:
@@ -221,19 +142,21 @@ class Timed:
         m, key, rest = self.m, dropout_key(0, 0), self.s_parts.rest
         if m.use_kd:
             hosted = m.name == "efficient_cached"  # the cache is keyed by the host batch's row ids
-            t_teacher, tgs = time_calls(
-                [lambda b=b, hb=hb: self.teacher_call(hb if hosted else b) for b, hb in zip(self.device_batches, self.batches)]
-            )
+            pairs = zip(self.device_batches, self.batches, strict=True)
+            t_teacher, tgs = time_calls([lambda b=b, hb=hb: self.teacher_call(hb if hosted else b) for b, hb in pairs])
         else:
             t_teacher, tgs = 0.0, [{} for _ in self.batches]
-        params = self.params
+        params, flags = self.params, dict(use_kd=m.use_kd, use_nll=m.use_nll)
         t_fwd, _ = time_calls(
-            [lambda b=b, tg=tg: m.fns.forward_loss(params, rest, b, tg, m.lam, key, use_kd=m.use_kd, use_nll=m.use_nll) for b, tg in zip(self.device_batches, tgs)]
+            [
+                lambda b=b, tg=tg: m.fns.forward_loss(params, rest, b, tg, m.lam, key, **flags)
+                for b, tg in zip(self.device_batches, tgs, strict=True)
+            ]
         )
         t0 = time.perf_counter()
-        for i, (b, tg) in enumerate(zip(self.device_batches, tgs)):
+        for i, (b, tg) in enumerate(zip(self.device_batches, tgs, strict=True)):
             self.params, self.opt_state, loss = m.fns.train_step(
-                self.params, rest, self.opt_state, b, tg, m.lam, dropout_key(0, i), use_kd=m.use_kd, use_nll=m.use_nll
+                self.params, rest, self.opt_state, b, tg, m.lam, dropout_key(0, i), **flags
             )
         loss = float(jax.block_until_ready(loss))
         t_step = time.perf_counter() - t0
@@ -252,28 +175,36 @@ class Timed:
 def table(result: dict) -> str:
     m = result["methods"]
     lines = [
-        f"Seconds per training epoch by phase ({result['preset']} preset, {result['batches']} batches of {result['batch_size']}, "
-        f"{result['device']}, jax {result['jax_version']}, {result['dtype']}; median of {result['epochs']} epoch(s))",
-        f"{'method':<18}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>10}{'x vanilla':>11}{'x efficient':>13}",
+        f"Seconds per training epoch by phase ({result['preset']} preset, {result['batches']} batches of "
+        f"{result['batch_size']}, {result['device']}, jax {result['jax_version']}, {result['dtype']}; "
+        f"median of {result['epochs']} epoch(s))",
+        f"{'method':<18}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>10}"
+        f"{'x vanilla':>11}{'x efficient':>13}",
     ]
     for name, r in m.items():
         rv = r["total_s"] / m["vanilla"]["total_s"] if "vanilla" in m else float("nan")
         re = r["total_s"] / m["efficient"]["total_s"] if "efficient" in m else float("nan")
         lines.append(
-            f"{name:<18}{r['teacher_forward_s']:12.3f}{r['student_forward_s']:12.3f}{r['student_backward_s']:12.3f}{r['total_s']:10.3f}{rv:10.2f}x{re:12.2f}x"
+            f"{name:<18}{r['teacher_forward_s']:12.3f}{r['student_forward_s']:12.3f}{r['student_backward_s']:12.3f}"
+            f"{r['total_s']:10.3f}{rv:10.2f}x{re:12.2f}x"
         )
     if "efficient_cached" in m:
-        lines.append(f"efficient_cached: teacher fwd = cache read + copy to device; the one-off cache pass took {m['efficient_cached']['cache_build_s']:.3f}s")
+        lines.append(
+            "efficient_cached: teacher fwd = cache read + copy to device; the one-off cache pass took "
+            f"{m['efficient_cached']['cache_build_s']:.3f}s"
+        )
     lines.append(
-        "student fwd = loss value only; student bwd = compiled train step (loss + gradient + AdamW update) minus student fwd; "
-        f"distilling methods at lambda = {result['kd_weight']}" + (" (no gold NLL term)" if result["kd_weight"] == 1.0 else "")
+        "student fwd = loss value only; student bwd = compiled train step (loss + gradient + AdamW update) minus "
+        f"student fwd; distilling methods at lambda = {result['kd_weight']}"
+        + (" (no gold NLL term)" if result["kd_weight"] == 1.0 else "")
     )
     e = m.get("efficient", {}).get("total_s")
     if e:
         parts = [f"{name} {e / m[name]['total_s']:.2f}x" for name in ("kbest", "posterior", "structkd") if name in m]
         lines.append("efficient total as a fraction of: " + ", ".join(parts))
     if "efficient_cached" in m and "vanilla" in m:
-        lines.append(f"efficient_cached total / vanilla total: {m['efficient_cached']['total_s'] / m['vanilla']['total_s']:.2f}x")
+        cached_over_vanilla = m["efficient_cached"]["total_s"] / m["vanilla"]["total_s"]
+        lines.append(f"efficient_cached total / vanilla total: {cached_over_vanilla:.2f}x")
     paper = "; ".join(f"{k} {v[3]}s" for k, v in PAPER_V100.items())
     lines.append(f"(paper, PyTorch on a V100, CoNLL-2003 totals: {paper}; efficient = 0.41x structkd, 0.49x kbest)")
     return "\n".join(lines)
@@ -286,11 +217,11 @@ def plot(result: dict, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise SystemExit(f"--plot needs matplotlib (pip install -e .[bench]): {err}")
+        raise SystemExit(f"--plot needs matplotlib (pip install -e .[bench]): {err}") from err
     names = list(result["methods"])
     bottom = np.zeros(len(names))
     fig, ax = plt.subplots(figsize=(8, 4))
-    for phase, label in zip(PHASES[:3], ("teacher forward", "student forward", "student backward")):
+    for phase, label in zip(PHASES[:3], ("teacher forward", "student forward", "student backward"), strict=True):
         vals = np.array([result["methods"][n][phase] for n in names])
         ax.bar(names, vals, bottom=bottom, label=label)
         bottom += vals
@@ -302,20 +233,30 @@ def plot(result: dict, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's (32)")
     ap.add_argument("--sentences", type=int, default=None, help="default: the preset's")
-    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per method (the median of each phase is reported)")
-    ap.add_argument("--bf16", action="store_true", help="encoders compute in bfloat16 (parameters and CRF stay float32)")
-    ap.add_argument("--kd-weight", type=float, default=1.0, help="lambda of the distilling methods (1: paper; 0.9: official code)")
+    ap.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs per method (the median of each phase is reported)"
+    )
+    ap.add_argument(
+        "--bf16", action="store_true", help="encoders compute in bfloat16 (parameters and CRF stay float32)"
+    )
+    ap.add_argument(
+        "--kd-weight", type=float, default=1.0, help="lambda of the distilling methods (1: paper; 0.9: official code)"
+    )
     ap.add_argument("--json", help="write the result here")
     ap.add_argument("--plot", help="write a stacked bar chart (PNG) here")
     ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def _checked(ap: argparse.ArgumentParser, args) -> tuple[list[str], Preset]:
+    """The methods asked for and the preset with the size flags applied
+    (exits through ``ap.error`` on a bad flag)."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -328,49 +269,90 @@ def main(argv=None) -> dict:
     preset = dataclasses.replace(
         preset, batch_size=args.batch_size or preset.batch_size, sentences=args.sentences or preset.sentences
     )
+    return methods, preset
+
+
+class Setup(NamedTuple):
+    rows: list
+    buckets: Buckets
+    batches: list
+    t_parts: Any
+    s_parts: Any
+    optimizer: Any
+
+
+def build_setup(preset: Preset, args, log) -> Setup:
+    """The synthetic corpus, its batches, both models (split) and the student's optimizer."""
+    labels = LabelVocab.from_types(preset.types)
+    rows = synthetic_rows(preset, len(labels))
+    buckets = Buckets.fit(rows, preset.teacher.max_position_embeddings, min_length=preset.min_bucket_length)
+    batches = make_batches(rows, buckets, preset.batch_size, shuffle=True, seed=0, epoch=0, filler_ids=(1, 2))
+    shapes = list(buckets.shapes)
+    log(f"[epoch_timing] {args.preset}: {len(rows)} sentences, {len(batches)} batches, shapes (T, W) {shapes}")
+    dtype = jnp.bfloat16 if args.bf16 else jnp.float32
+    teacher, student = build_models(preset, labels, dtype)
+    t_parts, s_parts = split(teacher), split(student)
+    optimizer = make_optimizer(
+        s_parts.params,
+        encoder_lr=2e-4,
+        head_lr=1e-3,
+        total_steps=len(batches) * args.epochs,
+        warmup_fraction=0.1,
+        weight_decay=0.01,
+        clip_norm=1.0,
+    )
+    return Setup(rows, buckets, batches, t_parts, s_parts, optimizer)
+
+
+def _result_head(setup: Setup, preset: Preset, args) -> dict:
+    """The result's fields other than the timings."""
+    return {
+        **environment(),
+        "preset": args.preset,
+        "dtype": "bfloat16" if args.bf16 else "float32",
+        "batch_size": preset.batch_size,
+        "sentences": len(setup.rows),
+        "batches": len(setup.batches),
+        "shapes": [list(s) for s in setup.buckets.shapes],
+        "epochs": args.epochs,
+        "kd_weight": args.kd_weight,
+        "backward_note": (
+            "student_backward_s = compiled train step (loss + grad + update) - student_forward_s (loss only)"
+        ),
+        "methods": {},
+    }
+
+
+def time_round_robin(timed: list[Timed], epochs: int, log) -> None:
+    """Epochs round-robin over the methods: a slow spell of a shared machine
+    falls on all of them, not on whichever ran then."""
+    for epoch in range(epochs):
+        for t in timed:
+            row = t.epoch()
+            log(f"  epoch {epoch + 1} {t.m.name:<17} " + "  ".join(f"{k[:-2]} {v:.3f}s" for k, v in row.items()))
+
+
+def main(argv=None) -> dict:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    methods, preset = _checked(ap, args)
 
     def log(msg):
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    labels = LabelVocab.from_types(preset.types)
-    rows = synthetic_rows(preset, len(labels))
-    buckets = Buckets.fit(rows, preset.teacher.max_position_embeddings, min_length=preset.min_bucket_length)
-    batches = make_batches(rows, buckets, preset.batch_size, shuffle=True, seed=0, epoch=0, filler_ids=(1, 2))
-    log(f"[epoch_timing] {args.preset}: {len(rows)} sentences, {len(batches)} batches, shapes (T, W) {list(buckets.shapes)}")
-    dtype = jnp.bfloat16 if args.bf16 else jnp.float32
-    teacher, student = build_models(preset, labels, dtype)
-    t_parts, s_parts = split(teacher), split(student)
-    optimizer = make_optimizer(
-        s_parts.params, encoder_lr=2e-4, head_lr=1e-3, total_steps=len(batches) * args.epochs, warmup_fraction=0.1, weight_decay=0.01, clip_norm=1.0
-    )
-    result = {
-        **environment(),
-        "preset": args.preset,
-        "dtype": "bfloat16" if args.bf16 else "float32",
-        "batch_size": preset.batch_size,
-        "sentences": len(rows),
-        "batches": len(batches),
-        "shapes": [list(s) for s in buckets.shapes],
-        "epochs": args.epochs,
-        "kd_weight": args.kd_weight,
-        "backward_note": "student_backward_s = compiled train step (loss + grad + update) - student_forward_s (loss only)",
-        "methods": {},
-    }
+    setup = build_setup(preset, args, log)
+    batches, s_parts, t_parts = setup.batches, setup.s_parts, setup.t_parts
+    result = _result_head(setup, preset, args)
     t0 = time.perf_counter()
     compiled: dict = {}
-    prepared = [prepare(m, s_parts, t_parts, optimizer, args.kd_weight, compiled) for m in methods]
-    opt0 = optimizer.init(s_parts.params)
+    prepared = [prepare(m, s_parts, t_parts, setup.optimizer, args.kd_weight, compiled) for m in methods]
+    opt0 = setup.optimizer.init(s_parts.params)
     log(f"[epoch_timing] compiling and warming up {len(compiled)} method(s) on {os.cpu_count()} host core(s)")
     warm_up_all(prepared, batches, s_parts, t_parts, opt0)
     result["warm_up_s"] = time.perf_counter() - t0
     timed = [Timed(m, batches, s_parts, t_parts, opt0) for m in prepared]
-    # Epochs round-robin over the methods: a slow spell of a shared machine
-    # falls on all of them, not on whichever ran then.
-    for epoch in range(args.epochs):
-        for t in timed:
-            row = t.epoch()
-            log(f"  epoch {epoch + 1} {t.m.name:<17} " + "  ".join(f"{k[:-2]} {v:.3f}s" for k, v in row.items()))
+    time_round_robin(timed, args.epochs, log)
     for t in timed:
         result["methods"][t.m.name] = t.summary()
     result["wall_s"] = time.perf_counter() - t0

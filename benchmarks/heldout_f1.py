@@ -6,8 +6,8 @@ entity moves F1 by ~0.8). The other 916 training tweets (~500 entities) are
 unseen by every demo model, which makes them a larger set to compare runs on
 without touching the test split: the demo's lambda schedule was chosen on them.
 
-    python benchmarks/heldout_f1.py runs/demo/teacher runs/demo/vanilla runs/demo/efficient
-    python benchmarks/heldout_f1.py runs/demo/efficient:latest   # a run's latest checkpoint
+    python -m benchmarks.heldout_f1 runs/demo/teacher runs/demo/vanilla runs/demo/efficient
+    python -m benchmarks.heldout_f1 runs/demo/efficient:latest   # a run's latest checkpoint
 
 Prints one JSON line per run: F1 on the unused tweets, dev and test.
 """
@@ -19,21 +19,24 @@ import json
 import sys
 from pathlib import Path
 
+from jaxkd.data.sources import load_corpus
+from jaxkd.evaluate import entity_scores
+from jaxkd.predict import label
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run workdirs, each optionally followed by :best (default) or :latest")
-    parser.add_argument("--trained-on", type=int, default=1000, help="how many training tweets the runs used (the demo: 1000)")
+    parser.add_argument(
+        "--trained-on", type=int, default=1000, help="how many training tweets the runs used (the demo: 1000)"
+    )
     args = parser.parse_args(argv)
-
-    from jaxkd.data.sources import load_corpus
-    from jaxkd.evaluate import entity_scores
-    from jaxkd.predict import label
-
     corpus = load_corpus("wnut16")
     unused = corpus.train[args.trained_on :]
     if not unused:
-        parser.error(f"the training split has {len(corpus.train)} tweets: none is left after the first {args.trained_on}")
+        parser.error(
+            f"the training split has {len(corpus.train)} tweets: none is left after the first {args.trained_on}"
+        )
     sets = {f"unused_train_{len(unused)}": unused, "dev": corpus.dev, "test": corpus.test}
     everything = [s for sentences in sets.values() for s in sentences]
     for spec in args.runs:

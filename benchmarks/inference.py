@@ -1,7 +1,7 @@
 """Labelling speed: words per second of a teacher and its student, and of the
 same models in the transformers token-classification pipeline.
 
-    python benchmarks/inference.py [--teacher runs/demo/teacher] [--student runs/demo/efficient]
+    python -m benchmarks.inference [--teacher runs/demo/teacher] [--student runs/demo/efficient]
         [--batch-sizes 8,32] [--sentences 2394] [--repeats 3] [--json PATH]
 
 Text: the offline WNUT-16 tweets (all 2,394, or the first ``--sentences``),
@@ -33,11 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import transformers
 
-import jax  # noqa: E402
-
-from benchmarks._timing import environment  # noqa: E402
+from benchmarks._timing import environment
+from jaxkd.data.sources import load_corpus
+from jaxkd.export import export_hf
+from jaxkd.labeling import load_tagger
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -53,8 +55,6 @@ def median_seconds(fn, repeats: int) -> float:
 
 def jaxkd_rates(run: str, sentences, batch_size: int, repeats: int, dtype: str | None = None) -> dict:
     """Words per second of the labelling API and of its compiled calls alone."""
-    from jaxkd.labeling import load_tagger
-
     tagger = load_tagger(run, batch_size=batch_size, dtype=dtype)
     words = sum(len(s) for s in sentences)
     api = median_seconds(lambda: tagger.label(sentences), repeats)
@@ -68,11 +68,8 @@ def pipeline_rate(run: str, sentences, batch_size: int, repeats: int, workdir: P
     """Words per second of the transformers pipeline on the run's hf export."""
     try:
         import torch
-        import transformers
     except ImportError:
         return None
-    from jaxkd.export import export_hf
-
     torch.set_num_threads(os.cpu_count() or 1)
     transformers.logging.set_verbosity_error()
     out = workdir / Path(run).name
@@ -98,8 +95,6 @@ def main(argv=None) -> dict:
     for run in (args.teacher, args.student):
         if not Path(run, "checkpoints").is_dir():
             p.error(f"{run} is not a training run's workdir: run bin/demo first, or pass --teacher/--student")
-    from jaxkd.data.sources import load_corpus
-
     corpus = load_corpus("wnut16")
     sentences = [list(s.words) for split in (corpus.train, corpus.dev, corpus.test) for s in split]
     sentences = sentences[: args.sentences or None]
@@ -122,14 +117,24 @@ def main(argv=None) -> dict:
 
 
 def print_table(out: dict) -> None:
-    print(f"\n{out['words']} words in {out['sentences']} tweets, jax {out['jax_version']}, {out['device']}; words per second")
-    print(f"{'model':<14}{'api':>10}{'compiled':>10}{'bf16 api':>10}{'bf16 comp':>10}{'pipeline':>10}{'api/pipe':>10}{'bf16/pipe':>10}")
+    print(
+        f"\n{out['words']} words in {out['sentences']} tweets, jax {out['jax_version']}, {out['device']}; "
+        "words per second"
+    )
+    print(
+        f"{'model':<14}{'api':>10}{'compiled':>10}{'bf16 api':>10}{'bf16 comp':>10}{'pipeline':>10}"
+        f"{'api/pipe':>10}{'bf16/pipe':>10}"
+    )
     rates = out["rates"]
     for key, r in rates.items():
         pipe = r["pipeline_words_per_s"]
-        pipe_cells = (f"{pipe:.0f}", f"{r['api_words_per_s'] / pipe:.2f}", f"{r['bf16_api_words_per_s'] / pipe:.2f}") if pipe else ("-",) * 3
+        pipe_cells = ("-",) * 3
+        if pipe:
+            api, bf16 = r["api_words_per_s"] / pipe, r["bf16_api_words_per_s"] / pipe
+            pipe_cells = (f"{pipe:.0f}", f"{api:.2f}", f"{bf16:.2f}")
         print(f"{key:<14}{r['api_words_per_s']:>10.0f}{r['compiled_words_per_s']:>10.0f}"
-              f"{r['bf16_api_words_per_s']:>10.0f}{r['bf16_compiled_words_per_s']:>10.0f}" + "".join(f"{c:>10}" for c in pipe_cells))
+              f"{r['bf16_api_words_per_s']:>10.0f}{r['bf16_compiled_words_per_s']:>10.0f}"
+              + "".join(f"{c:>10}" for c in pipe_cells))
     for bs in sorted({k.split('_b')[1] for k in rates}):
         t, s = rates.get(f"teacher_b{bs}"), rates.get(f"student_b{bs}")
         if t and s:

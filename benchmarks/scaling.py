@@ -1,7 +1,7 @@
 """Training throughput on 1, 2 and 4 devices, and on 2 processes of 2 devices
 (``jax.distributed`` on 127.0.0.1): the data-parallel path end to end.
 
-    python benchmarks/scaling.py --json benchmarks/results/scaling_cpu.json
+    python -m benchmarks.scaling --json benchmarks/results/scaling_cpu.json
 
 Every configuration is a fresh ``python -m jaxkd.train`` (forced host devices
 on a CPU: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) training the
@@ -27,13 +27,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks._timing import environment
 
-from benchmarks._timing import environment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the repository: the runs' working directory and PYTHONPATH
 
 CONFIG = """
-from jaxkd.demo import demo_config
+from jaxkd.presets import demo_config
 
 
 def get_config():
@@ -59,14 +58,19 @@ def measure(config: Path, workdir: Path, devices: int, processes: int) -> dict:
     """results.json of one training run over ``devices`` split among ``processes``."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"), PYTHONPATH=str(ROOT))
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices // processes}"
-    base = [sys.executable, "-m", "jaxkd.train", "--config", str(config), "--workdir", str(workdir), "--config.mesh.data=0"]
+    base = [
+        sys.executable, "-m", "jaxkd.train", "--config", str(config), "--workdir", str(workdir), "--config.mesh.data=0"
+    ]
     if processes == 1:
         commands = [base]
     else:
         port = _free_port()
-        commands = [base + ["--coordinator_address", f"127.0.0.1:{port}", "--num_processes", str(processes), "--process_id", str(i)]
-                    for i in range(processes)]
-    procs = [subprocess.Popen(c, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
+        coordinator = ["--coordinator_address", f"127.0.0.1:{port}", "--num_processes", str(processes)]
+        commands = [base + coordinator + ["--process_id", str(i)] for i in range(processes)]
+    procs = [
+        subprocess.Popen(c, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
     for p in procs:
         _, err = p.communicate(timeout=1800)
         if p.returncode != 0:
@@ -85,7 +89,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "scaling.py"
-        config.write_text(CONFIG.format(sentences=args.sentences, epochs=args.epochs, checkpoint=args.checkpoint, num_layers=args.num_layers))
+        config.write_text(
+            CONFIG.format(
+                sentences=args.sentences, epochs=args.epochs, checkpoint=args.checkpoint, num_layers=args.num_layers
+            )
+        )
         for devices, processes in SETUPS:
             print(f"[scaling] {devices} device(s), {processes} process(es) ...", file=sys.stderr, flush=True)
             results = measure(config, Path(tmp) / f"run{devices}x{processes}", devices, processes)
@@ -101,7 +109,9 @@ def main() -> None:
                 "dev_f1": results["dev"]["f1"],
             })
     single = rows[0]["sentences_per_s"]
-    lines = [f"{'devices':>7} {'processes':>9} {'epoch s':>8} {'sent/s':>8} {'per device':>10} {'vs 1':>6} {'dev F1':>7}"]
+    lines = [
+        f"{'devices':>7} {'processes':>9} {'epoch s':>8} {'sent/s':>8} {'per device':>10} {'vs 1':>6} {'dev F1':>7}"
+    ]
     for r in rows:
         lines.append(f"{r['devices']:>7} {r['processes']:>9} {r['epoch_s']:>8.2f} {r['sentences_per_s']:>8.1f} "
                      f"{r['per_device']:>10.1f} {r['sentences_per_s'] / single:>6.2f} {r['dev_f1']:>7.2f}")

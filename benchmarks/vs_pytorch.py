@@ -1,6 +1,6 @@
 """jaxkd against the PyTorch code it replaces, side by side in one process.
 
-    python benchmarks/vs_pytorch.py [--checkpoint DIR_OR_NAME] [--student-layers 2]
+    python -m benchmarks.vs_pytorch [--checkpoint DIR_OR_NAME] [--student-layers 2]
         [--batch-size 32] [--seq-len 64] [--words 40] [--num-tags 21]
         [--repeats 6] [--no-torch-compile] [--json PATH]
 
@@ -51,214 +51,19 @@ import statistics
 import sys
 import time
 
+import jax
 import numpy as np
+import transformers
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import jax  # noqa: E402
-
-from benchmarks._timing import environment, torch_device  # noqa: E402
-from jaxkd import losses, offline  # noqa: E402
-from jaxkd.data.batching import Batch  # noqa: E402
-from jaxkd.models.bert import load_bert  # noqa: E402
-from jaxkd.models.bert_weights import resolve_checkpoint  # noqa: E402
-from jaxkd.models.tagger import (
-    DTYPES,  # noqa: E402
-    Tagger,  # noqa: E402
-)
-from jaxkd.training.steps import DistillSpec, dropout_key, make_optimizer, split, student_fns  # noqa: E402
+from benchmarks._bert_crf import JaxSide, head_arrays, make_batch
+from benchmarks._pytorch_peer import TorchSide, compiled_torch
+from benchmarks._timing import environment, torch_device
+from jaxkd import offline
+from jaxkd.data.batching import Batch
+from jaxkd.models.bert_weights import resolve_checkpoint
 
 CASES = ("teacher_train", "student_train", "teacher_infer", "student_infer")
 BF16_TOLERANCE = 0.15  # max |emission| difference allowed for bf16 products (tests/test_bert.py)
-DROPOUT = 0.3  # before the emission layer, as in the paper
-ENCODER_LR, HEAD_LR, WEIGHT_DECAY, CLIP_NORM, WARMUP = 5e-5, 1e-3, 0.01, 1.0, 0.1
-TOTAL_STEPS = 1000
-
-
-# ---------------------------------------------------------------------------
-# the batch
-# ---------------------------------------------------------------------------
-
-
-def make_batch(batch_size: int, seq_len: int, words: int, num_tags: int, vocab_size: int, seed: int = 0) -> Batch:
-    """Random rows shaped like jaxkd's batches: ``[CLS] ... [SEP]`` with a real
-    length in [T/2, T], the first sub-words of up to ``words`` words at distinct
-    positions, gold tags on them."""
-    rng = np.random.default_rng(seed)
-    ids = np.zeros((batch_size, seq_len), np.int32)
-    attention = np.zeros((batch_size, seq_len), np.int32)
-    word_index = np.zeros((batch_size, words), np.int32)
-    word_mask = np.zeros((batch_size, words), bool)
-    tags = np.zeros((batch_size, words), np.int32)
-    for b in range(batch_size):
-        length = seq_len if b == 0 else int(rng.integers(seq_len // 2, seq_len + 1))
-        ids[b, :length] = rng.integers(1000, vocab_size, size=length)
-        ids[b, 0], ids[b, length - 1] = 101, 102
-        attention[b, :length] = 1
-        n = min(words, length - 2) if b == 0 else int(rng.integers(1, min(words, length - 2) + 1))
-        firsts = np.sort(rng.choice(np.arange(1, length - 1), size=n, replace=False))
-        word_index[b, :n], word_mask[b, :n] = firsts, True
-        tags[b, :n] = rng.integers(0, num_tags, size=n)
-    return Batch(
-        input_ids=ids,
-        attention_mask=attention,
-        token_type_ids=np.zeros_like(ids),
-        word_index=word_index,
-        word_mask=word_mask,
-        tags=tags,
-        sentence_index=np.arange(batch_size, dtype=np.int32),
-        word_offset=np.zeros(batch_size, np.int32),
-    )
-
-
-# ---------------------------------------------------------------------------
-# the two sides
-# ---------------------------------------------------------------------------
-
-
-class JaxSide:
-    """jaxkd's tagger with its real compiled training step and decoder."""
-
-    def __init__(self, checkpoint, num_layers: int | None, num_tags: int, seed: int = 0, dtype: str = "float32"):
-        from flax import nnx
-
-        encoder = load_bert(checkpoint, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
-        self.tagger = Tagger(encoder, num_tags, dropout=DROPOUT, constraints=None, rngs=nnx.Rngs(seed + 1))
-        self.parts = split(self.tagger)
-        optimizer = make_optimizer(
-            self.parts.params,
-            encoder_lr=ENCODER_LR,
-            head_lr=HEAD_LR,
-            total_steps=TOTAL_STEPS,
-            warmup_fraction=WARMUP,
-            weight_decay=WEIGHT_DECAY,
-            clip_norm=CLIP_NORM,
-        )
-        self.fns = student_fns(self.parts, DistillSpec("vanilla"), optimizer)
-        self.params, self.rest = self.parts.params, self.parts.rest
-        self.opt_state = optimizer.init(self.params)
-        self.step = 0
-
-    def eval_outputs(self, batch: Batch):
-        """(emissions [B, W, N], NLL [B], Viterbi tags [B, W]) in eval mode."""
-        self.tagger.eval()
-        scores = self.tagger(batch)
-        nll = losses.nll(scores, batch.word_mask, batch.tags)
-        tags = self.fns.decode(self.params, self.rest, batch)
-        return np.asarray(scores.emissions), np.asarray(nll), np.asarray(tags)
-
-    def train_step(self, batch: Batch):
-        key = dropout_key(0, self.step)
-        self.params, self.opt_state, loss = self.fns.train_step(
-            self.params, self.rest, self.opt_state, batch, {}, 0.0, key, use_kd=False, use_nll=True
-        )
-        self.step += 1
-        return loss
-
-    def infer(self, batch: Batch):
-        return self.fns.decode(self.params, self.rest, batch)
-
-
-def head_arrays(tagger: Tagger) -> dict:
-    """The emission layer and CRF parameters of a jaxkd tagger, as writable numpy copies."""
-    return {
-        "kernel": np.array(tagger.head.kernel.get_value()),
-        "bias": np.array(tagger.head.bias.get_value()),
-        "transitions": np.array(tagger.transitions.get_value()),
-        "start": np.array(tagger.start.get_value()),
-        "end": np.array(tagger.end.get_value()),
-    }
-
-
-class TorchSide:
-    """transformers' BertModel + dropout + linear + pytorch-crf, as the paper's
-    code trains and decodes it."""
-
-    def __init__(self, checkpoint, num_layers: int | None, head: dict, *, autocast: bool = False, device: str = "cpu"):
-        import contextlib
-
-        import torch
-        from torchcrf import CRF
-        from transformers import BertModel
-
-        self.torch, self.device = torch, device
-        self.precision = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
-        extra = {} if num_layers is None else {"num_hidden_layers": num_layers}
-        bert = BertModel.from_pretrained(str(checkpoint), add_pooling_layer=False, **extra)
-        num_tags = head["kernel"].shape[1]
-        linear = torch.nn.Linear(bert.config.hidden_size, num_tags)
-        crf = CRF(num_tags, batch_first=True)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(head["kernel"].T))
-            linear.bias.copy_(torch.from_numpy(head["bias"]))
-            crf.transitions.copy_(torch.from_numpy(head["transitions"]))
-            crf.start_transitions.copy_(torch.from_numpy(head["start"]))
-            crf.end_transitions.copy_(torch.from_numpy(head["end"]))
-        self.model = torch.nn.ModuleDict({"bert": bert, "dropout": torch.nn.Dropout(DROPOUT), "linear": linear, "crf": crf})
-        self.model.to(device)
-        head_params = list(linear.parameters()) + list(crf.parameters())
-        self.optimizer = torch.optim.AdamW(
-            [{"params": bert.parameters(), "lr": ENCODER_LR}, {"params": head_params, "lr": HEAD_LR}],
-            weight_decay=WEIGHT_DECAY,
-        )
-        warm = max(1, int(round(WARMUP * TOTAL_STEPS)))
-
-        def factor(step):
-            return step / warm if step < warm else max(0.0, (TOTAL_STEPS - step) / max(1, TOTAL_STEPS - warm))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        self.emissions_fn = self._emissions
-
-    def tensors(self, batch: Batch) -> dict:
-        t = self.torch
-        arrays = {
-            "input_ids": batch.input_ids.astype(np.int64),
-            "attention_mask": batch.attention_mask.astype(np.int64),
-            "word_index": batch.word_index.astype(np.int64),
-            "word_mask": batch.word_mask,
-            "tags": batch.tags.astype(np.int64),
-        }
-        return {k: t.from_numpy(v).to(self.device) for k, v in arrays.items()}
-
-    def _emissions(self, input_ids, attention_mask, word_index):
-        m = self.model
-        hidden = m["bert"](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        index = word_index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
-        return m["linear"](m["dropout"](hidden.gather(1, index)))
-
-    def compile(self) -> None:
-        """Uses ``torch.compile`` for the encoder + emission layer (pytorch-crf's
-        Python loops stay eager)."""
-        self.emissions_fn = self.torch.compile(self._emissions)
-
-    def eval_outputs(self, b: dict):
-        self.model.eval()
-        with self.torch.no_grad():
-            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
-            nll = -self.model["crf"](emissions, b["tags"], mask=b["word_mask"], reduction="none")
-        return emissions.cpu().numpy(), nll.cpu().numpy(), self.infer(b)
-
-    def train_step(self, b: dict):
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        with self.precision():
-            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
-        loss = -self.model["crf"](emissions.float(), b["tags"], mask=b["word_mask"], reduction="mean")
-        loss.backward()
-        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
-        self.optimizer.step()
-        self.scheduler.step()
-        return loss.item()
-
-    def infer(self, b: dict):
-        self.model.eval()
-        with self.torch.no_grad(), self.precision():
-            emissions = self.emissions_fn(b["input_ids"], b["attention_mask"], b["word_index"])
-            paths = self.model["crf"].decode(emissions.float(), mask=b["word_mask"])
-        tags = np.zeros(b["word_mask"].shape, np.int32)
-        for i, path in enumerate(paths):
-            tags[i, : len(path)] = path
-        return tags
 
 
 # ---------------------------------------------------------------------------
@@ -322,16 +127,6 @@ def time_blocks(fns: dict, repeats: int, warmup: int = 2, rounds: int = 2) -> di
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
-def compiled_torch(checkpoint, num_layers, head, device: str) -> TorchSide | str:
-    """A torch.compile'd PyTorch side, or the reason it cannot be had here."""
-    try:
-        side = TorchSide(checkpoint, num_layers, head, device=device)
-        side.compile()
-        return side
-    except Exception as err:  # noqa: BLE001 - reported as a column, not fatal
-        return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-
-
 def time_model(sides: dict, batch: Batch, repeats: int) -> dict:
     """Train-step and inference medians of every side, and the ratios."""
     rows = {}
@@ -344,7 +139,8 @@ def time_model(sides: dict, batch: Batch, repeats: int) -> dict:
             try:
                 fns["torch_compile"]()  # compiles, or fails, here
             except Exception as err:  # noqa: BLE001
-                rows.setdefault("errors", {})[kind] = f"torch.compile: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                message = f"torch.compile: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                rows.setdefault("errors", {})[kind] = message
                 del fns["torch_compile"]
         ms = time_blocks(fns, repeats)
         row = {f"{name}_ms": value for name, value in ms.items()}
@@ -426,8 +222,12 @@ def parse_args(argv=None):
     p.add_argument("--words", type=int, default=40, help="words per row at most (W)")
     p.add_argument("--num-tags", type=int, default=21)
     p.add_argument("--repeats", type=int, default=8)
-    p.add_argument("--no-torch-compile", dest="torch_compile", action="store_false", help="skip the torch.compile column")
-    p.add_argument("--torch-device", default=None, help="cpu or cuda (default: cuda when jax runs on a GPU that torch sees)")
+    p.add_argument(
+        "--no-torch-compile", dest="torch_compile", action="store_false", help="skip the torch.compile column"
+    )
+    p.add_argument(
+        "--torch-device", default=None, help="cpu or cuda (default: cuda when jax runs on a GPU that torch sees)"
+    )
     p.add_argument("--json", default=None, help="write the results here")
     return p.parse_args(argv)
 
@@ -435,7 +235,6 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
-    import transformers
 
     torch.set_num_threads(os.cpu_count() or 1)
     args.torch_device = args.torch_device or torch_device()
@@ -455,10 +254,14 @@ def main(argv=None) -> dict:
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "torch_device": args.torch_device,
-        "float32_products": "TF32 on both sides (parity checked in full float32)" if args.torch_device == "cuda" else "float32",
+        "float32_products": (
+            "TF32 on both sides (parity checked in full float32)" if args.torch_device == "cuda" else "float32"
+        ),
         "environment": env,
         "checkpoint": str(args.checkpoint or "offline:minilm"),
-        "shape": {"batch_size": args.batch_size, "seq_len": args.seq_len, "words": args.words, "num_tags": args.num_tags},
+        "shape": {
+            "batch_size": args.batch_size, "seq_len": args.seq_len, "words": args.words, "num_tags": args.num_tags
+        },
         "student_layers": args.student_layers,
         "repeats": args.repeats,
         "parity": {name: results[name]["parity"] for name in models},
@@ -488,7 +291,10 @@ def print_table(out: dict) -> None:
                          else "-" if value is None else f"{value:.1f}")
         cells += [f"{row['ratio']:.2f}", f"{row['ratio_bf16']:.2f}"]
         print(f"{name:<14}" + "".join(f"{c:>14}" for c in cells))
-    print("(torch bf16: eager under torch.autocast; jaxkd bf16: model.dtype='bfloat16'; ratios against torch eager float32)")
+    print(
+        "(torch bf16: eager under torch.autocast; jaxkd bf16: model.dtype='bfloat16'; "
+        "ratios against torch eager float32)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ notes say so). Set --config.data.source to a directory with train.txt and
 test.txt (3 columns: word, POS, chunk tag), or hf:eriktks/conll2000.
 """
 
-from jaxkd.config import paper_conll
+from jaxkd.presets import paper_conll
 
 
 def get_config(arg: str = "teacher"):

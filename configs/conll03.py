@@ -10,7 +10,7 @@ and --config.teacher_workdir for students. Adam(W), batch 32, 10% warm-up then
 linear decay, 15 epochs, dropout 0.3; lambda: 1 for every epoch but the last.
 """
 
-from jaxkd.config import paper_conll
+from jaxkd.presets import paper_conll
 
 
 def get_config(arg: str = "teacher"):

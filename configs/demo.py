@@ -4,7 +4,7 @@
     --config configs/demo.py:efficient --config.teacher_workdir=runs/demo/teacher
 """
 
-from jaxkd.demo import demo_config
+from jaxkd.presets import demo_config
 
 
 def get_config(arg: str = "teacher"):

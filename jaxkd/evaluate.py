@@ -1,5 +1,5 @@
-"""Entity-level evaluation (conlleval's reading of chunks, as seqeval's default
-mode scores them) and decoding of whole splits back to per-word tag strings.
+"""Entity-level evaluation: conlleval's reading of chunks, as seqeval's default
+mode scores them (tags split by :func:`jaxkd.data.scheme.split_tag`).
 
 The chunk reading is jaxkd's own (importing seqeval costs a process 1-1.6 s,
 most of it scikit-learn); the tests check it against seqeval on random tag
@@ -13,10 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-
-def _parts(tag: str) -> tuple[str, str]:
-    """conlleval's reading of a tag: (prefix letter, type); ``O`` has type ``_``."""
-    return tag[0], tag[1:].split("-", 1)[-1] or "_"
+from jaxkd.data.scheme import split_tag
 
 
 def _chunk_ends(prev: str, prefix: str, prev_type: str, kind: str) -> bool:
@@ -44,7 +41,8 @@ def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     out = []
     prev, prev_type, begin = "O", "", 0
     for i, tag in enumerate([*tags, "O"]):
-        prefix, kind = _parts(tag)
+        prefix, kind = split_tag(tag, prefixes=None)  # conlleval's lenient reading
+        kind = kind or "_"  # the type of O, and of a bare prefix
         if _chunk_ends(prev, prefix, prev_type, kind):
             out.append((prev_type, begin, i - 1))
         if _chunk_starts(prev, prefix, prev_type, kind):

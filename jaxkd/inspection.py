@@ -11,7 +11,8 @@ import jax
 import numpy as np
 
 from jaxkd.data.batching import Buckets, make_batches
-from jaxkd.losses import CRFScores
+from jaxkd.crf import CRFScores
+from jaxkd.models.heads import unsupported
 from jaxkd.training.run_dir import Run, load_run
 
 __all__ = ["Run", "load_run", "sentence_scores"]
@@ -30,8 +31,9 @@ def sentence_scores(run: Run, words: list[str]) -> CRFScores:
     """
     if not words:
         raise ValueError("the sentence has no words")
-    if run.tagger.head_kind == "span":
-        raise ValueError("a span tagger (model.head = 'span') scores spans, not tags: it has no CRF scores to inspect")
+    refusal = unsupported(run.tagger.head_kind, "crf scores")
+    if refusal:
+        raise ValueError(refusal)
     rows = run.encoder.encode([list(words)])
     if len(rows) != 1:
         raise ValueError(f"the sentence needs {len(rows)} encoder windows; inspect a shorter one (at most {run.encoder.window} sub-words)")

@@ -22,7 +22,10 @@ import jax
 import numpy as np
 
 from jaxkd.data.batching import Buckets, sorted_batches, stitch
-from jaxkd.training.steps import DistillSpec, _cached, _merge, student_fns
+from jaxkd.evaluate import chunks
+from jaxkd.hf_export import is_hf_export, read_hf
+from jaxkd.training.run_dir import load_run
+from jaxkd.training.steps import DistillSpec, merge, shared, student_fns
 
 # Sub-word buckets, capped at the window: steps of 8 to 64, then of 1/8 to
 # 1/4 of the length (on the WNUT-16 tweets, 1.13x the real sub-words at
@@ -65,8 +68,6 @@ class Labelled(NamedTuple):
 
 def entities_of(words: Sequence[str], tags: Sequence[str]) -> list[Entity]:
     """The chunks of a tag sequence, as the entity-level evaluation reads them."""
-    from jaxkd.evaluate import chunks
-
     return [Entity(kind, start, end + 1, " ".join(words[start : end + 1])) for kind, start, end in chunks(list(tags))]
 
 
@@ -88,7 +89,7 @@ class TrainedTagger:
         # The head's decoding: the training loop's own compiled decoder; both
         # functions are shared by every tagger of the same graph in a process.
         self._decode = student_fns(parts, DistillSpec(), optimizer=None).decode
-        self._posteriors = _cached(("posteriors", parts.eval_def), lambda: _posteriors_fn(parts))
+        self._posteriors = shared(("posteriors", parts.eval_def), lambda: _posteriors_fn(parts))
 
     def __call__(self, texts: str | Sequence[str], **options) -> list[Labelled]:
         """Labels whitespace-tokenised text: one string, or a list of them (one
@@ -150,7 +151,7 @@ def _posteriors_fn(parts):
 
     @jax.jit
     def posteriors(params, rest, batch):
-        model = _merge(parts.eval_def, params, rest)
+        model = merge(parts.eval_def, params, rest)
         unary, _ = model.tag_marginals(model(batch), batch.word_mask)
         return unary
 
@@ -172,9 +173,6 @@ def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int =
     Raises:
       FileNotFoundError: no such run or checkpoint (the message says what to do).
     """
-    from jaxkd.export import is_hf_export, read_hf
-    from jaxkd.training.run_dir import load_run
-
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: no such directory (a training run's --workdir or an hf export)")
     run = read_hf(path, dtype=dtype) if is_hf_export(path) else load_run(path, checkpoint, dtype=dtype)

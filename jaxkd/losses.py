@@ -1,10 +1,12 @@
-"""Distillation objectives built on the CRF kernels (see shared METHODS.md).
+"""Distillation objectives built on the CRF kernels (docs/methods.md says
+what each computes and why).
 
-Every function takes a :class:`CRFScores` for the student (and the teacher's
-scores or outputs where needed) and returns a per-sentence ``[B]`` loss, except
-:func:`efficient_kd`, which is normalised by the number of sub-structures in
-the whole batch (as the method defines it) and returns a scalar. Padded
-positions never count, and all-padding rows contribute exactly 0.
+Every function takes a :class:`~jaxkd.crf.CRFScores` for the student (and
+the teacher's scores or outputs where needed) and returns a per-sentence
+``[B]`` loss, except :func:`efficient_kd`, which is normalised by the number
+of sub-structures in the whole batch (as the method defines it) and returns a
+scalar. Padded positions never count, and all-padding rows contribute exactly
+0.
 
 The methods themselves (what each needs from the teacher, which term it
 trains with) are listed once, in :mod:`jaxkd.methods`.
@@ -18,34 +20,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxkd import crf
+from jaxkd.crf import CRFScores
 from jaxkd.crf.spans import valid_spans
 
 # Full float32 for the small contractions of the losses: a GPU would otherwise
 # multiply float32 matrices in TF32 (10-bit mantissa).
 EXACT = jax.lax.Precision.HIGHEST
-
-
-class CRFScores(NamedTuple):
-    """Everything that defines one CRF's distribution over tag sequences.
-
-    Attributes:
-      emissions: [B, L, N] float.
-      transitions: [N, N] float.
-      start: [N] float.
-      end: [N] float.
-    """
-
-    emissions: jnp.ndarray
-    transitions: jnp.ndarray
-    start: jnp.ndarray
-    end: jnp.ndarray
-
-    def crf_args(self):
-        return self.transitions, self.start, self.end
-
-    def scaled(self, factor: float) -> "CRFScores":
-        """Every score divided by ``factor`` (a temperature)."""
-        return CRFScores(*(x.astype(jnp.float32) / factor for x in self))
 
 
 def _f32(x):
@@ -178,24 +158,6 @@ def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask) -> SquaredE
     return SquaredError(per_row.sum(), count)
 
 
-def efficient_kd_terms_materialised(student: CRFScores, teacher: CRFScores, mask) -> SquaredError:
-    """The same sums from the materialised [B, L, N, N] sub-structure tensors
-    (for inspection and tests; training uses :func:`efficient_kd_terms`)."""
-    mask = jnp.asarray(mask, bool)
-    n = student.emissions.shape[-1]
-    s = crf.substructure_scores(student.emissions, student.transitions, student.start, mask=mask)
-    t = crf.substructure_scores(teacher.emissions, teacher.transitions, teacher.start, mask=mask)
-    diff_sq = (s - t) ** 2  # zero at padding
-    nonempty = mask.sum(-1) > 0
-    pair_sq = diff_sq[:, 1:].sum(axis=(1, 2, 3))
-    start_sq = diff_sq[:, 0, 0].sum(-1)  # the start unit (0, j) once, not once per i
-    end_sq = jnp.sum((_f32(student.end) - _f32(teacher.end)) ** 2)
-    per_row = jnp.where(nonempty, pair_sq + start_sq + end_sq, 0.0)
-    lengths = mask.sum(-1)
-    count = jnp.sum(jnp.where(nonempty, jnp.maximum(lengths - 1, 0) * n * n + 2 * n, 0)).astype(jnp.float32)
-    return SquaredError(per_row.sum(), count)
-
-
 def efficient_kd(student: CRFScores, teacher: CRFScores, mask, *, emissions_only: bool = False):
     """Efficient sub-structured KD: mean squared error over every sub-structure.
 
@@ -262,7 +224,9 @@ def kbest_kd(student: CRFScores, mask, paths, weights, *, constraints=None, algo
       [B] float32.
     """
     b, k, length = paths.shape
-    log_z = crf.log_partition(student.emissions, mask, *student.crf_args(), algorithm=algorithm, constraints=constraints)
+    log_z = crf.log_partition(
+        student.emissions, mask, *student.crf_args(), algorithm=algorithm, constraints=constraints
+    )
     rep = lambda x: jnp.repeat(x, k, axis=0)  # noqa: E731  [B*K, ...], path-major within a row
     scores = crf.sequence_score(
         rep(student.emissions), rep(mask), paths.reshape(b * k, length), *student.crf_args(), constraints=constraints
@@ -283,7 +247,15 @@ def _kl_rows(p, q, valid):
     return jnp.where(valid, term.sum(-1), 0.0)
 
 
-def posterior_kd(student: CRFScores, teacher_unary, mask, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+def posterior_kd(
+    student: CRFScores,
+    teacher_unary,
+    mask,
+    *,
+    temperature: float = 1.0,
+    constraints=None,
+    algorithm: str = "sequential",
+):
     """Sum over valid tokens of KL(p_T(y_l) || p_S(y_l)), times temperature^2.
 
     Args:
@@ -301,7 +273,9 @@ def posterior_kd(student: CRFScores, teacher_unary, mask, *, temperature: float 
     return temperature**2 * _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
 
 
-def teacher_marginals(teacher: CRFScores, mask, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+def teacher_marginals(
+    teacher: CRFScores, mask, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"
+):
     """The teacher's unary and pairwise marginals at a temperature (no gradient).
 
     Returns:
@@ -342,7 +316,16 @@ def expected_score(student: CRFScores, mask, unary, pairwise):
     )
 
 
-def structkd(student: CRFScores, mask, teacher_unary, teacher_pairwise, *, temperature: float = 1.0, constraints=None, algorithm: str = "sequential"):
+def structkd(
+    student: CRFScores,
+    mask,
+    teacher_unary,
+    teacher_pairwise,
+    *,
+    temperature: float = 1.0,
+    constraints=None,
+    algorithm: str = "sequential",
+):
     """Factorised structural KD (scenarios 1 and 3: a CRF student).
 
     ``L = tau^2 (log Z_S - sum_u q_T(u) s_S(u))`` with the student's scores
@@ -381,25 +364,6 @@ def structkd_token_student(student_logits, mask, teacher_unary, *, temperature: 
     q = jax.nn.softmax(_f32(student_logits) / temperature, axis=-1)
     p = jax.lax.stop_gradient(_f32(teacher_unary))
     return temperature**2 * _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
-
-
-def structkd_token_teacher(student: CRFScores, mask, teacher_probs, *, constraints=None, algorithm: str = "sequential"):
-    """Scenario 3 (token-level softmax teacher -> CRF student): the teacher's
-    sub-structure marginals factorise, ``q(y_{l-1}, y_l) = p(y_{l-1}) p(y_l)``.
-
-    Args:
-      student: CRF scores, emissions [B, L, N].
-      mask: [B, L] bool; teacher_probs: [B, L, N] the teacher's per-token softmax.
-
-    Returns:
-      [B] float32.
-    """
-    mask = jnp.asarray(mask, bool)
-    p = jnp.where(mask[..., None], _f32(teacher_probs), 0.0)
-    pair = p[:, :-1, :, None] * p[:, 1:, None, :]
-    pair = jnp.concatenate([jnp.zeros_like(pair[:, :1]), pair], axis=1)
-    pair = jnp.where(mask[:, :, None, None], pair, 0.0)
-    return structkd(student, mask, p, pair, constraints=constraints, algorithm=algorithm)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxkd import crf, losses
-from jaxkd.losses import CRFScores
+from jaxkd.crf import CRFScores
 
 WORD, PATHS, ROW, GLOBAL = "word", "paths", "row", "global"
 
@@ -149,19 +149,6 @@ class Method:
     span_targets: Callable | None = None
     span_token_targets: Callable | None = None
 
-    def targets_for(self, head: str, teacher_head: str = "crf") -> Callable | None:
-        """What a teacher of ``teacher_head`` gives a student of ``head``
-        (each "crf", "softmax" or "span")."""
-        if head == "span":
-            return None  # a span student learns from gold spans only
-        if teacher_head == "span":
-            return self.span_token_targets if head == "softmax" else self.span_targets
-        return (self.token_targets or self.targets) if head == "softmax" else self.targets
-
-    def kd_for(self, head: str) -> Callable | None:
-        """The distillation term of a student of ``head``."""
-        return {"crf": self.kd, "softmax": self.token_kd}.get(head)
-
 
 def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
     return ScoreTargets(s.emissions, s.transitions, s.start, s.end)
@@ -252,3 +239,136 @@ def get(name: str) -> Method:
     if name not in REGISTRY:
         raise ValueError(f"unknown distillation method {name!r}; choose from {', '.join(METHODS)}")
     return REGISTRY[name]
+
+
+# ---------------------------------------------------------------------------
+# the one compatibility rule: method x student head x teacher head
+# ---------------------------------------------------------------------------
+
+# Structural KD's scenarios (Wang et al. 2021) by (teacher head, student head);
+# a pair not listed (softmax -> softmax: token-level KD) is none of the four.
+SCENARIOS = {("crf", "crf"): 1, ("crf", "softmax"): 2, ("softmax", "crf"): 3, ("span", "crf"): 4, ("span", "softmax"): 4}
+
+# Why a method cannot learn from a span teacher.
+SPAN_TEACHER_GAPS = {
+    "efficient": "it matches the teacher's emission and transition scores, and a span model has neither",
+    "kbest": "it learns from the teacher's k best tag sequences, and greedy span decoding ranks none",
+}
+
+
+class Scenario(NamedTuple):
+    """What a student learns from its teacher with one method.
+
+    Attributes:
+      number: Structural KD's scenario (1-4), or None: vanilla (no teacher),
+        softmax -> softmax, or a teacher not known yet.
+      targets: what the teacher computes per batch (``Method.targets`` for a
+        CRF or softmax teacher: ``(spec, scores: CRFScores, mask, constraints)``;
+        for a span teacher ``(spec, teacher, scores: SpanScores, mask)``);
+        None without a teacher.
+      kd: the student's term ``(spec, student: CRFScores, mask, targets,
+        constraints) -> scalar``; None for vanilla.
+      in_step: the targets may be computed inside each step from the
+        teacher's :class:`TeacherScores` (``Method.in_step``; a CRF student of
+        a CRF or softmax teacher).
+    """
+
+    number: int | None
+    targets: Callable | None
+    kd: Callable | None
+    in_step: bool = False
+
+
+class Refused(NamedTuple):
+    """A combination that cannot be trained, and why (a whole sentence, with the choices)."""
+
+    reason: str
+
+
+def scenario(
+    method: str,
+    student_head: str,
+    teacher_head: str | None = None,
+    *,
+    student_constrained: bool = False,
+    teacher_constrained: bool = True,
+    fit_head: bool = False,
+) -> Scenario | Refused:
+    """The one rule of which method may distil which student head from which
+    teacher head (each "crf", "softmax" or "span"); every caller asks it.
+
+    ``teacher_head=None``: the teacher is not read yet (configuration checks):
+    only the rules of the method and the student apply. ``student_constrained``
+    (a CRF student's ``model.constraints``) and ``teacher_constrained`` (the
+    teacher's) matter to the methods that match distributions; ``fit_head``
+    is ``distill.fit_head``.
+    """
+    if method not in REGISTRY:
+        return Refused(f"distill.method must be one of {', '.join(METHODS)}; got {method!r}")
+    m = REGISTRY[method]
+    if m.targets is None:
+        return Scenario(None, None, None)
+    if student_head == "span":
+        return Refused(
+            f"a span student (model.head = 'span') learns from gold spans only: {method!r} has no term for it "
+            "(Structural KD's scenarios distil into token-level students). Use --config.distill.method=vanilla, "
+            "or a crf or softmax student (--config.model.head=crf)"
+        )
+    if fit_head and m.fits_head and student_head != "crf":
+        return Refused(
+            "distill.fit_head solves for a CRF student's emission layer and transition scores; a softmax student "
+            "(model.head = 'softmax') has no transition scores to absorb the fit: use --config.distill.fit_head=false"
+        )
+    kd = m.kd if student_head == "crf" else m.token_kd
+    if teacher_head is None:
+        return Scenario(None, None, kd)
+    if teacher_head == "span":
+        targets = m.span_targets if student_head == "crf" else m.span_token_targets
+        if targets is None:
+            return Refused(
+                f"{method!r} cannot learn from the span teacher: {SPAN_TEACHER_GAPS.get(method, 'it has no targets from one')}. "
+                "A span teacher gives its per-word BIO marginals (Structural KD's scenario 4): use "
+                "--config.distill.method=posterior or structkd"
+            )
+    else:
+        targets = (m.token_targets or m.targets) if student_head == "softmax" else m.targets
+    # A span teacher's marginals are over valid BIO sequences only.
+    loose = student_head == "crf" and student_constrained and not teacher_constrained and teacher_head != "span"
+    if loose and m.learns_distribution:
+        what = "a product of per-word softmaxes" if teacher_head == "softmax" else "the teacher"
+        return Refused(
+            f"a constrained student (model.constraints = True) cannot learn {method!r} from an unconstrained "
+            f"teacher ({teacher_head} head, trained with model.constraints = False): {what} puts mass on moves the "
+            "student forbids, and the loss has no lower bound. Use --config.model.constraints=false, a constrained "
+            "teacher (whose distribution is then over valid tag sequences), or the efficient method"
+        )
+    in_step = m.in_step and student_head == "crf" and teacher_head != "span"
+    return Scenario(SCENARIOS.get((teacher_head, student_head)), targets, kd, in_step)
+
+
+def require(method: str, student_head: str, teacher_head: str | None = None, **flags) -> Scenario:
+    """:func:`scenario`, raising ValueError with the reason of a refusal."""
+    verdict = scenario(method, student_head, teacher_head, **flags)
+    if isinstance(verdict, Refused):
+        raise ValueError(verdict.reason)
+    return verdict
+
+
+def compatibility_table() -> str:
+    """The rule of :func:`scenario` as a markdown table, one row per pair of
+    heads (constrained students of constrained teachers) and one column per
+    distilling method: the scenario's number, or "refused"."""
+    distilling = [m for m in METHODS if REGISTRY[m].targets is not None]
+    rows = ["| teacher -> student | " + " | ".join(f"`{m}`" for m in distilling) + " |",
+            "| --- |" + " --- |" * len(distilling)]
+    for teacher in ("crf", "softmax", "span"):
+        for student in ("crf", "softmax", "span"):
+            cells = []
+            for m in distilling:
+                verdict = scenario(m, student, teacher, student_constrained=True)
+                if isinstance(verdict, Refused):
+                    cells.append("refused")
+                else:
+                    cells.append(f"scenario {verdict.number}" if verdict.number else "token-level KD")
+            rows.append(f"| {teacher} -> {student} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"

@@ -29,6 +29,12 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from absl import logging
+
+from jaxkd.data.conll import DOCSTART, ColumnCountError, Dialect, read_columns
+from jaxkd.evaluate import entity_scores, format_scores
+from jaxkd.progress import progress
+
 INPUT_FORMATS = ("auto", "text", "conll")
 OUTPUT_FORMATS = ("conll", "jsonl", "tags")
 CHUNK_SENTENCES = 2048  # sentences labelled per call of the tagger (progress granularity)
@@ -60,22 +66,19 @@ def _read_text(path: str) -> tuple[str, str]:
         raise InputError(f"{path}: not UTF-8 text ({err})") from None
 
 
-def _fields(line: str, tabbed: bool) -> list[str]:
-    return [f.strip() for f in (line.split("\t") if tabbed else line.split()) if f.strip()]
-
-
 def detect_format(lines: Sequence[str], labels: Sequence[str] = ()) -> tuple[str, str]:
     """``("conll" | "text", reason)`` from the content of a file.
 
-    CoNLL when every non-blank line (``-DOCSTART-`` aside) has the same number
-    of columns, at least two, and every last column is a tag (one of
+    Lines split into columns as :meth:`jaxkd.data.conll.Dialect.of_text`
+    says. CoNLL when every non-blank line (``-DOCSTART-`` aside) has the same
+    number of columns, at least two, and every last column is a tag (one of
     ``labels``, or of the form ``O`` / ``B-X`` / ``I-X`` / ``E-X`` / ``S-X``);
     or one column per line with blank lines between groups of several lines.
     Raw text otherwise.
     """
-    tabbed = any("\t" in ln for ln in lines)
-    rows = [_fields(ln, tabbed) for ln in lines]
-    content = [r for r in rows if r and r[0] != "-DOCSTART-"]
+    dialect = Dialect.of_text(lines)
+    rows = [dialect.fields(ln) for ln in lines]
+    content = [r for r in rows if r and r[0] != DOCSTART]
     if not content:
         return "text", "no content"
     widths = {len(r) for r in content}
@@ -103,28 +106,21 @@ def parse(text: str, name: str, fmt: str, labels: Sequence[str] = ()) -> Documen
         return Document([ln.split() for ln in lines if ln.strip()], None, name, fmt)
     if fmt != "conll":
         raise InputError(f"unknown --format {fmt!r}; use one of {INPUT_FORMATS}")
-    tabbed = any("\t" in ln for ln in lines)
-    sentences, gold, words, tags, columns = [], [], [], [], None
-    for number, line in enumerate(lines + [""], 1):
-        fields = _fields(line, tabbed)
-        if not fields:
-            if words:
-                sentences.append(words)
-                gold.append(tags)
-            words, tags = [], []
-            continue
-        if fields[0] == "-DOCSTART-":
-            continue
-        if columns is None:
-            columns = len(fields)
-        elif len(fields) != columns:
-            raise InputError(
-                f"{name}:{number}: {len(fields)} columns where earlier lines have {columns} "
-                "(if this file is raw text, one sentence per line, use --format text)"
-            )
-        words.append(fields[0])
-        tags.append(fields[-1])
-    return Document(sentences, gold if columns and columns > 1 else None, name, fmt)
+    try:
+        rows = read_columns(enumerate(lines, 1), _word_and_last, source=name, dialect=Dialect.of_text(lines))
+    except ColumnCountError as err:
+        raise InputError(
+            f"{name}:{err.line}: {err.found} columns where earlier lines have {err.expected} "
+            "(if this file is raw text, one sentence per line, use --format text)"
+        ) from None
+    sentences = [[word for word, _ in sentence] for sentence in rows.sentences]
+    gold = [[tag for _, tag in sentence] for sentence in rows.sentences]
+    return Document(sentences, gold if rows.columns and rows.columns > 1 else None, name, fmt)
+
+
+def _word_and_last(number: int, fields: list[str], text: str) -> tuple[str, str]:
+    """A token line's word (first column) and last column (the gold tag when there are two or more)."""
+    return fields[0], fields[-1]
 
 
 def read_inputs(paths: Sequence[str], fmt: str, labels: Sequence[str] = ()) -> list[Document]:
@@ -137,9 +133,8 @@ def read_inputs(paths: Sequence[str], fmt: str, labels: Sequence[str] = ()) -> l
 
 def label_all(tagger, sentences: list[list[str]], *, progress_mode: str = "auto") -> list:
     """``tagger.label`` over ``sentences`` in chunks, with progress on long inputs."""
-    from jaxkd.progress import progress
-
-    bar = progress(sum(map(len, sentences)), "labelling", progress_mode if len(sentences) > CHUNK_SENTENCES else "never", unit="word")
+    mode = progress_mode if len(sentences) > CHUNK_SENTENCES else "never"
+    bar = progress(sum(map(len, sentences)), "labelling", mode, unit="word")
     out = []
     for k in range(0, len(sentences), CHUNK_SENTENCES):
         chunk = sentences[k : k + CHUNK_SENTENCES]
@@ -158,7 +153,8 @@ def format_output(labelled, gold, fmt: str) -> list[str]:
                 lines.append(f"{w}\t{gold[i][j]}\t{t}" if gold is not None else f"{w}\t{t}")
             lines.append("")
         elif fmt == "jsonl":
-            record = {"words": sentence.words, "tags": sentence.tags, "entities": [list(e) for e in sentence.entities]}
+            entities = [list(e) for e in sentence.entities]
+            record = {"words": sentence.words, "tags": sentence.tags, "entities": entities}
             if gold is not None:
                 record["gold"] = gold[i]
             lines.append(json.dumps(record, ensure_ascii=False))
@@ -187,9 +183,11 @@ def write_output(path: str, lines: list[str]) -> None:
         raise
 
 
-def label(workdir: str | Path, sentences: list[list[str]], *, batch_size: int = 64, checkpoint_name: str = "best") -> list[list[str]]:
+def label(
+    workdir: str | Path, sentences: list[list[str]], *, batch_size: int = 64, checkpoint_name: str = "best"
+) -> list[list[str]]:
     """Predicted tag strings for every word of every sentence (:func:`jaxkd.load_tagger`)."""
-    from jaxkd.labeling import load_tagger
+    from jaxkd.labeling import load_tagger  # JAX-heavy, as in main
 
     try:
         tagger = load_tagger(workdir, checkpoint=checkpoint_name, batch_size=batch_size)
@@ -209,8 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--progress", default="auto", choices=("auto", "always", "lines", "never"))
     args = parser.parse_args(argv)
-    from absl import logging
-
+    # JAX-heavy: imported here so that --help and the parsing above stay fast.
     from jaxkd.labeling import load_tagger
     from jaxkd.training.compiles import use_persistent_cache
 
@@ -236,10 +233,9 @@ def main(argv=None) -> int:
             scored[1].extend(s.tags for s in part)
     write_output(args.output, lines)
     n_words = sum(len(s) for s in sentences)
-    print(f"[jaxkd] labelled {len(sentences)} sentences, {n_words} words from {', '.join(d.name for d in documents)}", file=sys.stderr)
+    names = ", ".join(d.name for d in documents)
+    print(f"[jaxkd] labelled {len(sentences)} sentences, {n_words} words from {names}", file=sys.stderr)
     if scored[0]:
-        from jaxkd.evaluate import entity_scores, format_scores
-
         try:
             print(format_scores("entity scores vs the input's tags", entity_scores(*scored)), file=sys.stderr)
         except Exception as err:  # noqa: BLE001 - a gold column in another scheme

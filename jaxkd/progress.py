@@ -16,6 +16,8 @@ from __future__ import annotations
 import sys
 import time
 
+from tqdm.auto import tqdm
+
 MODES = ("auto", "always", "lines", "never")
 LINE_EVERY_S = 30.0
 
@@ -25,8 +27,6 @@ def progress(total: int, desc: str, mode: str = "auto", *, unit: str = "it"):
     if mode not in MODES:
         raise ValueError(f"progress mode must be one of {MODES}; got {mode!r}")
     if mode == "always" or (mode == "auto" and sys.stderr.isatty()):
-        from tqdm.auto import tqdm
-
         return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
     return LogLines(total, desc, unit, silent=mode == "never")
 

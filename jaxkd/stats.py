@@ -84,7 +84,9 @@ def paired_bootstrap(
     if system.ndim != 3 or system.shape[1:] != baseline.shape[1:] or system.shape[2] != 3:
         raise ValueError(f"counts must be [R, S, 3] over the same sentences; got {system.shape} and {baseline.shape}")
     if resample_seeds and system.shape[0] != baseline.shape[0]:
-        raise ValueError(f"paired seeds need as many runs of each system; got {system.shape[0]} and {baseline.shape[0]}")
+        raise ValueError(
+            f"paired seeds need as many runs of each system; got {system.shape[0]} and {baseline.shape[0]}"
+        )
     observed = micro_f1(system.sum(1)).mean() - micro_f1(baseline.sum(1)).mean()
     rng = np.random.default_rng(seed)
     n = system.shape[1]

@@ -5,8 +5,9 @@
         --config.teacher_workdir=runs/teacher --config.data.source=/data/conll2003
 
 ``--config.a.b=value`` overrides any key (an unknown key is an error listing
-the valid ones). Rerunning the same command in the same workdir resumes an
-interrupted run. Outcome: ``<workdir>/results.json``.
+the valid ones; the keys are declared in ``jaxkd/config.py``). Rerunning the
+same command in the same workdir resumes an interrupted run. Outcome:
+``<workdir>/results.json``.
 
 Several processes (hosts) train one run together through ``jax.distributed``:
 start the same command in each with ``--coordinator_address HOST:PORT
@@ -17,18 +18,33 @@ The workdir must be one shared directory.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configuration file (configs/*.py[:ARG])", lock_config=True)
+from jaxkd.config import valid_keys
+from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.mesh import initialize_processes, is_main_process
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results.json")
 _RESUME = flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "several processes: HOST:PORT where process 0 listens")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "several processes: how many", lower_bound=1)
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "several processes: this one's index, 0 to num_processes - 1", lower_bound=0)
-_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "several processes, found by jax in the cluster's environment (Slurm, Open MPI, TPU)")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "several processes: this one's index, 0 to num_processes - 1", lower_bound=0
+)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "several processes, found by jax in the cluster's environment (Slurm, Open MPI, TPU)"
+)
+_CONFIG = None  # the --config flag, defined by cli() around the configuration it loaded
+
+
+def _fail(message: str) -> None:
+    print(f"jaxkd.train: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _start_processes() -> None:
@@ -39,32 +55,23 @@ def _start_processes() -> None:
     if all(given) and _PROCESS_ID.value >= _NUM_PROCESSES.value:
         raise app.UsageError(f"--process_id {_PROCESS_ID.value} is not below --num_processes {_NUM_PROCESSES.value}")
     if all(given) or _DISTRIBUTED.value:
-        from jaxkd.training.mesh import initialize_processes
-
         initialize_processes(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
 
 
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from absl import logging
-
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     _start_processes()
-    from jaxkd.training.loop import TrainingError, run
-    from jaxkd.training.mesh import is_main_process
-
     if _WORKDIR.value is None:
         raise app.UsageError("--workdir is required")
     try:
         results = run(_CONFIG.value, _WORKDIR.value, resume=_RESUME.value)
     except (TrainingError, FileNotFoundError, ValueError) as err:
-        print(f"jaxkd.train: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(err))
     except OSError as err:  # a read-only workdir, a full disk, ...
         where = f"{err.filename}: " if err.filename else ""
-        print(f"jaxkd.train: error: {where}{err.strerror or err} (in --workdir {_WORKDIR.value})", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"{where}{err.strerror or err} (in --workdir {_WORKDIR.value})")
     except (AttributeError, KeyError) as err:
         # A fault inside training, not a configuration key: keep it apart from
         # the unknown-key errors that cli() reports for flag parsing.
@@ -76,51 +83,46 @@ def main(argv) -> None:
         )
 
 
-def _config_arg(argv: list[str]) -> str | None:
+def _config_arg(argv: list[str]) -> tuple[str | None, list[str]]:
+    """(the ``--config`` file argument, ``argv`` without it)."""
     for i, a in enumerate(argv):
         if a.startswith("--config="):
-            return a.split("=", 1)[1]
+            return a.split("=", 1)[1], argv[:i] + argv[i + 1:]
         if a == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+            return argv[i + 1], argv[:i] + argv[i + 2:]
+    return None, argv
 
 
-def _load_config(spec: str):
-    """Loads ``path.py[:arg]`` the way ml_collections does (for error messages)."""
-    import importlib.util
-
+def load_config_file(spec: str):
+    """The configuration of ``path.py[:arg]`` (its ``get_config(arg)``), as
+    ml_collections reads config files; every problem as one line, exit code 2."""
     path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("_jaxkd_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def _fail(message: str) -> None:
-    print(f"jaxkd.train: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _check_config_file(spec: str) -> None:
-    """A missing configuration file or a bad ``:ARG`` as one line, not a traceback."""
-    from pathlib import Path
-
-    path = spec.partition(":")[0]
     if not Path(path).is_file():
         _fail(f"--config {path}: no such file (e.g. configs/wnut16_minilm.py:teacher)")
     try:
-        _load_config(spec)
+        module_spec = importlib.util.spec_from_file_location("_jaxkd_config", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module.get_config(arg) if arg else module.get_config()
     except Exception as err:  # noqa: BLE001 - whatever the config file raises
         _fail(f"--config {spec}: the configuration cannot be built: {type(err).__name__}: {err}")
 
 
 def cli(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv if argv is None else argv)
-    flags.mark_flags_as_required(["config", "workdir"])
-    spec = _config_arg(argv)
-    if spec:
-        _check_config_file(spec)
+    """The command line: the configuration file is executed once, and
+    ``--config.KEY=VALUE`` overrides apply to what it built."""
+    global _CONFIG
+    spec, argv = _config_arg(list(sys.argv if argv is None else argv))
+    if spec is None:
+        _fail("--config is required (e.g. --config configs/wnut16_minilm.py:teacher)")
+    config = load_config_file(spec)
     try:
+        if _CONFIG is None:  # the overrides in argv are parsed here, as flags of their own
+            _CONFIG = config_flags.DEFINE_config_dict(
+                "config", config, "the configuration (--config FILE.py[:ARG])", lock_config=True, sys_argv=argv
+            )
+        else:  # cli() called again in one process: the overrides of the first call's keys
+            flags.FLAGS["config"].value = config
         app.run(main, argv=argv)
     except SystemExit as exit_:
         if exit_.code == 1:  # absl's flag-parsing and usage errors: a user error
@@ -130,15 +132,11 @@ def cli(argv: list[str] | None = None) -> None:
         # ml_collections raises these while parsing an override of a key that
         # does not exist (main() turns the same types from training into a
         # RuntimeError, so they are not reported as a key error here).
+        keys = valid_keys(config)
         unknown = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
-        from jaxkd.config import valid_keys
-
-        spec = _config_arg(argv)
-        keys = valid_keys(_load_config(spec)) if spec else []
         bad = [k for k in unknown if k not in keys] or unknown
         print(
-            f"jaxkd.train: error: unknown configuration key {', '.join(bad)} ({err}).\n"
-            f"Valid keys: {', '.join(keys)}",
+            f"jaxkd.train: error: unknown configuration key {', '.join(bad)} ({err}).\nValid keys: {', '.join(keys)}",
             file=sys.stderr,
         )
         sys.exit(2)

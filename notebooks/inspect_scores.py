@@ -65,7 +65,7 @@ def trained(workdir: Path) -> bool:
 if not (trained(teacher_dir) and trained(student_dir)):
     from absl import logging
 
-    from jaxkd.demo import demo_config
+    from jaxkd.presets import demo_config
     from jaxkd.training.loop import run
 
     logging.set_verbosity(logging.WARNING)
@@ -194,7 +194,7 @@ diff2 = (S_s - S_t) ** 2
 per_word = np.concatenate([[diff2[0, 0].sum()], diff2[1:].sum(axis=(1, 2))]) / units
 end_part = float(np.sum((s_scores.end - t_scores.end) ** 2)) / units
 def batched(s):
-    return losses.CRFScores(s.emissions[None], s.transitions, s.start, s.end)
+    return crf.CRFScores(s.emissions[None], s.transitions, s.start, s.end)
 
 
 closed_form = float(losses.efficient_kd(batched(s_scores), batched(t_scores), mask))

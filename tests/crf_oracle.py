@@ -20,8 +20,8 @@ def paths(n: int, num_tags: int, constraints=None) -> np.ndarray:
     if constraints is not None and n > 0:
         trans, start, end = (np.asarray(c) for c in constraints)
         ok = start[out[:, 0]] & end[out[:, -1]]
-        for l in range(1, n):
-            ok &= trans[out[:, l - 1], out[:, l]]
+        for pos in range(1, n):
+            ok &= trans[out[:, pos - 1], out[:, pos]]
         out = out[ok]
     return out
 

@@ -1,5 +1,5 @@
-"""benchmarks/accuracy.py end to end on the tiny set-up: runs, scores,
-statistics, outputs, and a rerun that trains nothing."""
+"""``python -m benchmarks.accuracy`` end to end on the tiny set-up: runs,
+scores, statistics, outputs, and a rerun that trains nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ CKPT, DATA = {ckpt!r}, {data!r}
 
 def get_config(arg="teacher"):
     if arg == "teacher":  # the session's teacher fixture (copied into the study)
-        return tiny_config(CKPT, DATA, **{{"train.epochs": 3, "train.head_lr": 3e-2, "timing.forward_batches": -1, "log.tensorboard": True}})
+        keys = {{"train.epochs": 3, "train.head_lr": 3e-2, "timing.forward_batches": -1, "log.tensorboard": True}}
+        return tiny_config(CKPT, DATA, **keys)
     return tiny_config(CKPT, DATA, **{{"mode": "student", "distill.method": arg, "model.num_layers": 1}})
 """
 
@@ -35,7 +36,8 @@ def study(assets, teacher, tmp_path_factory):
     text = tmp / "unlabeled.txt"
     text.write_text("alice went to rome\nbob saw paris and rome\n" * 8)
     argv = ["--config", str(config), "--variants", "vanilla,efficient,efficient+unlabeled", "--seeds", "2",
-            "--workdir", str(tmp / "runs"), "--out", str(tmp / "out" / "study"), "--replicates", "200", "--unlabeled", str(text)]
+            "--workdir", str(tmp / "runs"), "--out", str(tmp / "out" / "study"), "--replicates", "200",
+            "--unlabeled", str(text)]
     assert accuracy.main(argv) == 0
     return tmp, argv
 
@@ -56,9 +58,14 @@ def test_study_scores_every_run_and_compares_with_vanilla(study):
             assert e["config"]["seed"] == int(r.name[-1])
         assert summary[variant]["test"]["runs"] == pytest.approx([e["test"]["f1"] for e in evals])
         assert summary[variant]["test"]["std"] == pytest.approx(float(np.std([e["test"]["f1"] for e in evals], ddof=1)))
-    counts = {v: np.array([json.loads((tmp / "runs" / v / f"seed{s}" / "eval.json").read_text())["test"]["counts"] for s in (0, 1)]) for v in ("vanilla", "efficient")}
+    counts = {
+        v: np.array([json.loads((tmp / "runs" / v / f"seed{s}" / "eval.json").read_text())["test"]["counts"]
+                     for s in (0, 1)])
+        for v in ("vanilla", "efficient")
+    }
     diff = summary["efficient"]["vs_vanilla"]["sentences"]
-    assert diff["difference"] == pytest.approx(micro_f1(counts["efficient"].sum(1)).mean() - micro_f1(counts["vanilla"].sum(1)).mean())
+    expected = micro_f1(counts["efficient"].sum(1)).mean() - micro_f1(counts["vanilla"].sum(1)).mean()
+    assert diff["difference"] == pytest.approx(expected)
     assert diff["low"] <= diff["difference"] <= diff["high"] or diff["low"] == diff["high"]
     table = (tmp / "out" / "study.md").read_text()
     assert "| efficient |" in table and "| vanilla |" in table and "| teacher |" in table

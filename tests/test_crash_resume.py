@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from jaxkd.inspection import load_run
-from jaxkd.training import run_dir
+from jaxkd.training import faults
 from jaxkd.training.loop import run
 from tests.runs import tiny_config, write_corpus
 from tests.tiny_bert import write_tiny_checkpoint
@@ -76,23 +76,22 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
     resumed = tmp_path / "resumed"
     shutil.copytree(tmp_path / "after1", resumed)
     log = tmp_path / "points.log"
-    monkeypatch.setenv("JAXKD_KILL_AT", "1000000")
     monkeypatch.setenv("JAXKD_FAULT_LOG", str(log))
-    monkeypatch.setattr(run_dir, "_FAULT_COUNT", 0)
+    faults.reset()
     run(cfg, resumed)
-    monkeypatch.delenv("JAXKD_KILL_AT")
+    monkeypatch.delenv("JAXKD_FAULT_LOG")
     results, params = _final(resumed)
     assert results == expected_results and results["epochs"][1]["loss"] > 0
     for got, want in zip(params, expected_params):
         np.testing.assert_array_equal(got, want)
-    points = log.read_text().split("\n")[:-1]
-    assert [p.split()[1] for p in points] == ["before-save", "writing", "committed", "saved"], points
+    points = [p for p in log.read_text().split("\n")[:-1] if p.split()[1] == "save"]
+    assert [p.split()[2] for p in points] == ["before-save", "writing", "committed", "saved"], points
 
     # Kill at each point (two processes at a time), then resume in this process.
     def start(k):
         workdir = tmp_path / f"kill{k}"
         shutil.copytree(tmp_path / "after1", workdir)
-        return k, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=str(k))
+        return k, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=f"save:{k}")
 
     ks = list(range(1, len(points) + 1))
     pending = [start(k) for k in ks[:2]]

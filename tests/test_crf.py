@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxkd import crf
+from jaxkd.data.scheme import bio_constraints
 from tests import crf_oracle as oracle
 
 ALGS = crf.ALGORITHMS
@@ -45,8 +46,8 @@ LENGTHS = {1: [0, 5, 1, 3], 2: None}
 
 
 def cases():
-    for seed, b, l, n in SHAPES:
-        p, lengths = problem(seed, b, l, n)
+    for seed, b, length, n in SHAPES:
+        p, lengths = problem(seed, b, length, n)
         yield p, lengths
 
 
@@ -126,7 +127,10 @@ def test_decoding_with_ties():
     rng = np.random.default_rng(3)
     for emissions, trans in [
         (np.zeros((2, length, n_tags), np.float32), np.zeros((n_tags, n_tags), np.float32)),
-        (rng.integers(-1, 2, (2, length, n_tags)).astype(np.float32), rng.integers(-1, 2, (n_tags, n_tags)).astype(np.float32)),
+        (
+            rng.integers(-1, 2, (2, length, n_tags)).astype(np.float32),
+            rng.integers(-1, 2, (n_tags, n_tags)).astype(np.float32),
+        ),
     ]:
         zeros = np.zeros(n_tags, np.float32)
         tags, scores = crf.kbest(emissions, mask, trans, zeros, zeros, 5)
@@ -149,11 +153,11 @@ def test_substructure_scores_definition():
     e, t, a = p["emissions"], p["transitions"], p["start"]
     assert out.shape == (3, 4, 3, 3)
     for b, n in enumerate(lengths):
-        for l in range(4):
+        for pos in range(4):
             for i in range(3):
                 for j in range(3):
-                    want = 0.0 if l >= n else (a[j] + e[b, 0, j] if l == 0 else t[i, j] + e[b, l, j])
-                    np.testing.assert_allclose(out[b, l, i, j], want, rtol=1e-6, atol=1e-6)
+                    want = 0.0 if pos >= n else (a[j] + e[b, 0, j] if pos == 0 else t[i, j] + e[b, pos, j])
+                    np.testing.assert_allclose(out[b, pos, i, j], want, rtol=1e-6, atol=1e-6)
     # Without a mask every position counts; the start unit repeats over i.
     full = crf.substructure_scores(p["emissions"], p["transitions"], p["start"])
     np.testing.assert_allclose(full[1, 3], t + e[1, 3][None, :], rtol=1e-6)
@@ -168,7 +172,11 @@ def test_score_of_every_sequence_is_sum_of_its_substructures():
             continue
         ys = oracle.paths(int(n), 3)
         pos = np.arange(1, n)
-        total = np.asarray(sub)[b, 0, 0, ys[:, 0]] + np.asarray(sub)[b, pos, ys[:, :-1], ys[:, 1:]].sum(-1) + p["end"][ys[:, -1]]
+        total = (
+            np.asarray(sub)[b, 0, 0, ys[:, 0]]
+            + np.asarray(sub)[b, pos, ys[:, :-1], ys[:, 1:]].sum(-1)
+            + p["end"][ys[:, -1]]
+        )
         np.testing.assert_allclose(total, oracle.scores(p["emissions"][b], *params(p), ys), rtol=1e-5, atol=1e-5)
 
 
@@ -224,7 +232,7 @@ def test_marginals_are_differentiable(algorithm):
 
     got = jax.jit(jax.grad(ours, argnums=(0, 1)))(p["emissions"], p["transitions"])
     want = jax.jit(jax.grad(brute, argnums=(0, 1)))(p["emissions"], p["transitions"])
-    for g, w_ in zip(got, want):
+    for g, w_ in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w_, atol=1e-5)
 
 
@@ -236,21 +244,21 @@ LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
 def test_bio_constraints_by_hand():
-    c = crf.bio_constraints(LABELS)
+    c = bio_constraints(LABELS)
     allowed = {(i, j) for i in range(5) for j in range(5) if bool(c.transitions[i, j])}
     forbidden = {(0, 2), (0, 4), (1, 4), (2, 4), (3, 2), (4, 2)}  # O->I-*, PER->I-LOC, LOC->I-PER
     assert allowed == {(i, j) for i in range(5) for j in range(5)} - forbidden
     assert list(np.asarray(c.start)) == [True, True, False, True, False]
     assert np.asarray(c.end).all()
     with pytest.raises(ValueError, match="IOBES"):
-        crf.bio_constraints(["O", "S-PER"])
+        bio_constraints(["O", "S-PER"])
     with pytest.raises(ValueError, match="not 'O'"):
-        crf.bio_constraints(["O", "PER"])
+        bio_constraints(["O", "PER"])
 
 
 def test_iobes_constraints_by_hand():
     labels = ["O", "B-X", "I-X", "E-X", "S-X"]
-    c = crf.bio_constraints(labels, scheme="IOBES")
+    c = bio_constraints(labels, scheme="IOBES")
     t = np.asarray(c.transitions)
     assert list(t[0]) == [True, True, False, False, True]  # O -> O, B, S
     assert list(t[1]) == [False, False, True, True, False]  # B -> I, E
@@ -261,7 +269,7 @@ def test_iobes_constraints_by_hand():
 
 
 def test_every_kernel_honours_constraints():
-    c = crf.bio_constraints(LABELS)
+    c = bio_constraints(LABELS)
     cons = tuple(np.asarray(x) for x in c)
     p, lengths = problem(41, 4, 4, 5, lengths=[4, 3, 1, 0], scale=2.0)
     for algorithm in ALGS:
@@ -328,7 +336,11 @@ def test_all_padding_batch_is_finite_zero():
     mask = np.zeros((2, 3), bool)
     t, a, z = np.ones((4, 4), np.float32), np.ones(4, np.float32), np.ones(4, np.float32)
     for algorithm in ALGS:
-        g = jax.grad(lambda e, t: crf.log_partition(e, mask, t, a, z, algorithm=algorithm).sum(), argnums=(0, 1))(e, t)
+
+        def log_z(e, t, algorithm=algorithm):
+            return crf.log_partition(e, mask, t, a, z, algorithm=algorithm).sum()
+
+        g = jax.grad(log_z, argnums=(0, 1))(e, t)
         assert all(np.array_equal(x, np.zeros_like(x)) for x in g)
         assert np.array_equal(crf.log_partition(e, mask, t, a, z, algorithm=algorithm), np.zeros(2))
         u, pw = crf.marginals(e, mask, t, a, z, algorithm=algorithm)
@@ -372,7 +384,10 @@ def test_vmap_over_crf_parameters_and_jit():
     ps = [problem(80 + i, 3, 5, 3, lengths=[5, 3, 1])[0] for i in range(4)]
     stacked = {key: np.stack([p[key] for p in ps]) for key in ps[0]}
     for algorithm in ALGS:
-        fn = lambda e, m, t, a, z: crf.log_partition(e, m, t, a, z, algorithm=algorithm)  # noqa: E731
+
+        def fn(e, m, t, a, z, algorithm=algorithm):
+            return crf.log_partition(e, m, t, a, z, algorithm=algorithm)
+
         got = jax.vmap(fn)(*args(stacked))
         np.testing.assert_allclose(got, np.stack([fn(*args(p)) for p in ps]), rtol=1e-6)
     vtags, _ = jax.vmap(crf.viterbi)(*args(stacked))
@@ -389,7 +404,9 @@ def test_no_recompilation_for_same_shapes():
         "marginals": lambda p: crf.marginals(*args(p)),
         "viterbi": lambda p: crf.viterbi(*args(p)),
         "kbest": lambda p: crf.kbest(*args(p), 3),
-        "sequence_score": lambda p: crf.sequence_score(p["emissions"], p["mask"], np.zeros(p["mask"].shape, np.int32), *params(p)),
+        "sequence_score": lambda p: crf.sequence_score(
+            p["emissions"], p["mask"], np.zeros(p["mask"].shape, np.int32), *params(p)
+        ),
     }
     for name, call in kernels.items():
         fn = getattr(crf, name)

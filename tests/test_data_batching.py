@@ -17,6 +17,8 @@ from jaxkd.data import (
     make_batches,
     stitch,
 )
+from jaxkd.data.batching import sorted_batches
+from jaxkd.offline import minilm_path
 
 VOCAB = [
     "[PAD]",
@@ -134,14 +136,13 @@ def test_every_word_once_and_stitched_back_in_order(tiny):
 
 
 def test_sorted_batches_for_labelling_leave_only_the_last_batch_partial(tiny):
-    from jaxkd.data.batching import sorted_batches
-
     sentences = random_sentences(50, seed=2, longest=90)
     vocab = LabelVocab.from_types(["PER"])
     rows = tiny.encode(sentences, vocab)
     buckets = Buckets(((16, 14), (24, 22), (32, 30), (48, 46)), tiny.window)
     batches = sorted_batches(rows, buckets, 8, pad_id=tiny.pad_id, filler_ids=tiny.filler_ids)
-    assert [int((b.sentence_index >= 0).sum()) for b in batches] == [8] * (len(rows) // 8) + [len(rows) % 8] * (len(rows) % 8 > 0)
+    full, rest = divmod(len(rows), 8)
+    assert [int((b.sentence_index >= 0).sum()) for b in batches] == [8] * full + [rest] * (rest > 0)
     for b in batches:  # each of the smallest shape that holds its longest row
         longest, words = int(b.attention_mask.sum(1).max()), int(b.word_mask.sum(1).max())
         assert b.input_ids.shape[1:] + b.word_index.shape[1:] == buckets.shape_for(longest, words)
@@ -193,8 +194,6 @@ def test_batch_is_a_jax_pytree():
 
 
 def test_wnut_epoch_with_minilm():
-    from jaxkd.offline import minilm_path
-
     corpus = load_corpus("wnut16")
     data = encode_corpus(corpus, SubwordEncoder.from_pretrained(minilm_path()))
     assert len(data.buckets.shapes) <= 6

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from jaxkd.data import DataError, Sentence, iob1_to_iob2, parse_conll, read_conll
-from jaxkd.data.scheme import first_iob1_start, split_tag
+from jaxkd.data.conll import ColumnCountError, Dialect, read_columns
+from jaxkd.data.scheme import (
+    IOBES_PREFIXES,
+    bio_constraints,
+    first_iob1_start,
+    split_tag,
+)
+from jaxkd.evaluate import chunks
 
 CONLL2003 = """\
 -DOCSTART- -X- -X- O
@@ -146,3 +153,96 @@ def test_missing_file_and_bad_encoding(tmp_path):
         read_conll(path)
     with pytest.raises(ValueError, match="scheme"):
         read_conll(path, scheme="bioes")
+
+
+# ---------------------------------------------------------------- the one tag parser
+
+
+@pytest.mark.parametrize(
+    "tag, iob2, iobes, conlleval",
+    [
+        ("O", ("O", None), ("O", None), ("O", None)),
+        ("B-PER", ("B", "PER"), ("B", "PER"), ("B", "PER")),
+        ("I-geo-loc", ("I", "geo-loc"), ("I", "geo-loc"), ("I", "geo-loc")),  # the type holds a '-'
+        ("B--X", ("B", "-X"), ("B", "-X"), ("B", "-X")),
+        ("S-PER", None, ("S", "PER"), ("S", "PER")),
+        ("E-PER", None, ("E", "PER"), ("E", "PER")),
+        ("L-PER", None, None, ("L", "PER")),
+        ("B", None, None, ("B", None)),  # a bare prefix
+        ("B-", None, None, ("B", None)),
+        ("BPER", None, None, ("B", "PER")),  # conlleval: the first letter is the prefix
+        ("O-X", None, None, ("O", "X")),
+        ("BX-PER", None, None, ("B", "PER")),
+        ("B_PER", None, None, ("B", "_PER")),
+        ("", None, None, IndexError),
+    ],
+)
+def test_split_tag_strict_iob2_iobes_and_conlleval_reading(tag, iob2, iobes, conlleval):
+    for prefixes, want in ((("B", "I"), iob2), (IOBES_PREFIXES, iobes)):
+        if want is None:
+            with pytest.raises(ValueError, match="is not 'O', 'B-TYPE'"):
+                split_tag(tag, prefixes)
+        else:
+            assert split_tag(tag, prefixes) == want
+    if iob2:
+        assert split_tag(tag) == iob2  # the default: IOB2 prefixes
+    if conlleval is IndexError:
+        with pytest.raises(IndexError):
+            split_tag(tag, prefixes=None)
+    else:
+        assert split_tag(tag, prefixes=None) == conlleval
+
+
+def test_each_caller_keeps_its_reading_and_message():
+    # Readers and the vocabulary: IOB2 only.
+    with pytest.raises(ValueError, match=r"^tag 'S-PER' is not 'O', 'B-TYPE' or 'I-TYPE'$"):
+        split_tag("S-PER")
+    with pytest.raises(ValueError, match=r"^tag 'L-X' is not 'O', 'B-TYPE', 'I-TYPE', 'E-TYPE' or 'S-TYPE'$"):
+        split_tag("L-X", IOBES_PREFIXES)
+    # CRF constraints: any IOBES prefix, their own message.
+    with pytest.raises(ValueError, match=r"^label 'PER' is not 'O' or PREFIX-TYPE with PREFIX in B, I, E, S$"):
+        bio_constraints(["O", "PER"])
+    with pytest.raises(ValueError, match="not IOB2; pass scheme='IOBES'"):
+        bio_constraints(["O", "S-PER"])
+    # Evaluation: conlleval's lenient reading (type '_' for O and a bare prefix).
+    assert chunks(["B", "I", "O", "BPER", "I-PER"]) == [("_", 0, 1), ("PER", 3, 4)]
+    assert chunks(["O-X", "I-geo-loc"]) == [("geo-loc", 1, 1)]
+
+
+# ---------------------------------------------------------------- the one column reader
+
+
+def numbered(text):
+    return enumerate(text.split("\n"), 1)
+
+
+def test_read_columns_groups_sentences_and_checks_column_counts():
+    text = "-DOCSTART- -X- O\n\na x O\nb y B-X\n  \nc z O\n-DOCSTART- O\nd w O"
+    rows = read_columns(numbered(text), lambda n, fields, line: fields[0], source="f")
+    assert rows == ([["a", "b"], ["c"], ["d"]], [(3, 4), (6,), (8,)], 3)
+    with pytest.raises(ColumnCountError, match=r"^f:2: expected 2 column\(s\) like the first token line \(line 1\)"):
+        read_columns(numbered("a O\nb c O"), lambda *a: None, source="f")
+    with pytest.raises(ColumnCountError) as caught:
+        read_columns(numbered("a O\n\nb c O"), lambda *a: None, source="f")
+    err = caught.value
+    assert isinstance(err, DataError) and (err.line, err.found, err.expected, err.first_line) == (3, 3, 2, 1)
+    assert read_columns(numbered(""), lambda *a: None, source="f") == ([], [], None)
+
+
+def test_dialects_split_fields_as_files_and_prediction_input_need():
+    # Labelled files: tabs when the first token line has one; spaces split on ' ' and tab only.
+    files = Dialect()
+    assert files._replace(tabs=True).fields("a b\t\tO ") == ["a b", "", "O"]
+    assert files._replace(tabs=False).fields(" a\u00a0b  O") == ["a\u00a0b", "O"]
+    assert files.is_docstart("-DOCSTART- x\tO") and not files.is_docstart("x -DOCSTART-")
+    # Prediction input: tabs when any line has one; any white space; empty fields dropped.
+    loose = Dialect.of_text(["a b", "c\tO"])
+    assert loose == Dialect(True, True)
+    assert loose.fields(" a b\t\tO ") == ["a b", "O"]
+    assert Dialect.of_text(["a\u00a0b O"]).fields("a\u00a0b O") == ["a", "b", "O"]
+    assert not loose.is_docstart("-DOCSTART- x\tO") and loose.is_docstart("\t-DOCSTART-\tO")
+    # A -DOCSTART- line ends a sentence in files, not in prediction input.
+    text = "a O\n-DOCSTART- O\nb O"
+    first = lambda n, fields, line: fields[0]  # noqa: E731
+    assert read_columns(numbered(text), first, source="f").sentences == [["a"], ["b"]]
+    assert read_columns(numbered(text), first, source="f", dialect=Dialect.of_text([text])).sentences == [["a", "b"]]

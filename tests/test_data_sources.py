@@ -1,8 +1,11 @@
 """Corpora from CoNLL directories, Hugging Face datasets and WNUT-16
-(jaxkd.data.sources)."""
+(jaxkd.data.sources, .hf, .corpus)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import huggingface_hub.constants
 import pytest
 
 from jaxkd.data import (
@@ -13,8 +16,10 @@ from jaxkd.data import (
     from_hf_dataset,
     load_corpus,
     load_hf,
+    read_conll,
     wnut16,
 )
+from jaxkd.offline import wnut16_path
 
 
 def sentences_text(sents: list[list[tuple[str, str]]], sep=" ") -> str:
@@ -175,8 +180,6 @@ def test_hf_missing_split():
 
 
 def test_hf_offline_error_says_so(monkeypatch, tmp_path):
-    import huggingface_hub.constants
-
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(DataError, match=r"'eriktks/conll2003'.*offline mode is on.*wnut16"):
@@ -201,8 +204,6 @@ def test_hf_no_network_error_says_so(monkeypatch):
 
 
 def test_wnut16_split_is_deterministic_and_complete():
-    from jaxkd.offline import wnut16_path
-
     corpus = load_corpus("wnut16")
     again = wnut16()
     assert corpus.name == "wnut16"
@@ -211,10 +212,6 @@ def test_wnut16_split_is_deterministic_and_complete():
     assert corpus.train == again.train and corpus.dev == again.dev and corpus.test == again.test
     assert len(corpus.labels) == 21 and corpus.labels.labels[:3] == ("O", "B-company", "I-company")
     # The three splits partition the file (compared as multisets of sentences).
-    from collections import Counter
-
-    from jaxkd.data import read_conll
-
     everything = Counter(read_conll(wnut16_path()))
     assert Counter(corpus.train) + Counter(corpus.dev) + Counter(corpus.test) == everything
     other = wnut16(seed=1)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from jaxkd.data import DataError, LabelVocab, Sentence, SubwordEncoder, load_tokenizer
+from jaxkd.data import DataError, LabelVocab, Sentence, SubwordEncoder, load_corpus, load_tokenizer
+from jaxkd.offline import minilm_path
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [
@@ -178,14 +179,10 @@ def test_a_word_longer_than_the_window_keeps_its_first_subwords(checkpoint):
 
 @pytest.fixture(scope="module")
 def minilm():
-    from jaxkd.offline import minilm_path
-
     return SubwordEncoder.from_pretrained(minilm_path())
 
 
 def test_minilm_every_wnut_word_gets_its_first_subword(minilm):
-    from jaxkd.data import load_corpus
-
     corpus = load_corpus("wnut16")
     sentences = corpus.train + corpus.dev + corpus.test
     rows = minilm.encode(sentences, corpus.labels, allow_unseen_tags=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 
-from jaxkd.demo import STUDENTS, demo_config, print_tables
+from jaxkd.demo import print_tables
+from jaxkd.presets import STUDENTS, demo_config
 from jaxkd.methods import METHODS
 
 

@@ -1,9 +1,12 @@
-"""benchmarks/epoch_timing.py on a few methods of the tiny preset: the JSON it
-writes, the consistency of its phases, and the plot."""
+"""``python -m benchmarks.epoch_timing`` on a few methods of the tiny preset:
+the JSON it writes, the consistency of its phases, and the plot."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -40,3 +43,11 @@ def test_tiny_run_writes_json_and_plot(tmp_path):
     assert result["methods"]["kbest"]["teacher_forward_s"] > 0
     assert result["methods"]["efficient_cached"]["cache_build_s"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_as_a_module_of_the_benchmarks_package():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "benchmarks.epoch_timing", "--help"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "python -m benchmarks.epoch_timing --preset tiny" in done.stdout

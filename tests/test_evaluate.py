@@ -30,7 +30,8 @@ def test_entity_scores_match_seqeval_overall_and_per_type():
         gold = _random_corpus(rng, 8)
         pred = [[str(t) if rng.random() < 0.3 else g for g, t in zip(s, rng.choice(TAGS, size=len(s)))] for s in gold]
         ours = entity_scores(gold, pred)
-        for key, fn in (("precision", seqeval.precision_score), ("recall", seqeval.recall_score), ("f1", seqeval.f1_score)):
+        metrics = (("precision", seqeval.precision_score), ("recall", seqeval.recall_score), ("f1", seqeval.f1_score))
+        for key, fn in metrics:
             assert ours[key] == pytest.approx(100 * fn(gold, pred, zero_division=0), abs=1e-9)
         report = seqeval.classification_report(gold, pred, output_dict=True, zero_division=0)
         per_type = {k: v for k, v in report.items() if not k.endswith(" avg")}

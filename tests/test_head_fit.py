@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxkd import losses
+from jaxkd import crf, losses
 from jaxkd.data.batching import Buckets, make_batches
 from jaxkd.data.tokenization import Row
 from jaxkd.methods import ScoreTargets
 from jaxkd.models.bert import BertConfig, BertModel
 from jaxkd.models.tagger import Tagger
 from jaxkd.training.head_fit import fit_head
-from jaxkd.training.steps import _merge, split
+from jaxkd.training.steps import merge, split
 
 N = 5
 
@@ -46,9 +46,9 @@ def _loss(parts, params, batches, targets_of):
     """Summed squared error over every sub-structure of every batch (eval mode)."""
     total = 0.0
     for b in batches:
-        s = _merge(parts.eval_def, params, parts.rest)(b)
+        s = merge(parts.eval_def, params, parts.rest)(b)
         t = targets_of(b)
-        teacher = losses.CRFScores(jnp.asarray(t.emissions), t.transitions, t.start, t.end)
+        teacher = crf.CRFScores(jnp.asarray(t.emissions), t.transitions, t.start, t.end)
         total = total + losses.efficient_kd_terms(s, teacher, b.word_mask).total
     return total
 

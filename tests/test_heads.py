@@ -17,7 +17,7 @@ import pytest
 
 from jaxkd import crf, losses
 from jaxkd.data.labels import LabelVocab
-from jaxkd.losses import CRFScores
+from jaxkd.crf import CRFScores
 from tests import crf_oracle
 from tests.runs import tiny_config
 
@@ -179,9 +179,9 @@ def test_scenario_2_a_softmax_student_distils_a_crf_teacher(assets, teacher, tmp
 
     # For a softmax student Struct. KD and posterior KD are one term, on the
     # teacher's unary marginals (no N x N pair marginals cached).
-    structkd, posterior = methods.get("structkd"), methods.get("posterior")
-    assert structkd.targets_for("softmax") is posterior.targets_for("softmax") is posterior.targets
-    assert structkd.kd_for("softmax") is posterior.kd_for("softmax") is not None
+    structkd, posterior = (methods.require(m, "softmax", "crf") for m in ("structkd", "posterior"))
+    assert structkd.targets is posterior.targets is methods.get("posterior").targets
+    assert structkd.kd is posterior.kd is not None and structkd.number == 2
     results = run(_student(assets, teacher[0], "softmax", "structkd", **{"train.epochs": 3}), tmp_path / "s2")
     losses_ = [e["loss"] for e in results["epochs"]]
     assert all(np.isfinite(losses_)) and losses_[-1] < losses_[0], losses_
@@ -256,9 +256,8 @@ def test_span_heads_refuse_what_no_scenario_covers(assets, span_teacher, teacher
     with pytest.raises(TrainingError, match="span student .* gold spans only"):
         run(_student(assets, teacher[0], "span", "posterior"), tmp_path / "c")
     # A vanilla student beside a span teacher (a study's baseline) needs nothing from it.
-    from jaxkd.data.tokenization import SubwordEncoder
-    from jaxkd.training import run_dir
-    from jaxkd.training.loop import check_teacher
+    from jaxkd.training.run_dir import read_run
+    from jaxkd.training.teacher import open_teacher
 
-    check_teacher(_student(assets, span_teacher[0], "crf", "vanilla"), run_dir.read_labels(span_teacher[0]),
-                  SubwordEncoder.from_pretrained(run_dir.model_dir(span_teacher[0])))
+    files = read_run(span_teacher[0])
+    open_teacher(_student(assets, span_teacher[0], "crf", "vanilla"), files.labels, files.encoder)

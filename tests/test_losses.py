@@ -6,9 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxkd import losses
-from jaxkd.losses import CRFScores
+from jaxkd import crf, losses
+from jaxkd.crf import CRFScores
 from tests import crf_oracle as oracle
+from tests import loss_oracles
 
 
 def rand_scores(seed, b, length, n, scale=1.0):
@@ -58,11 +59,11 @@ def brute_substructure_sse(student, teacher, lengths):
         for i in range(n_tags):  # end units (i)
             total += float(student.end[i] - teacher.end[i]) ** 2
             count += 1
-        for l in range(1, n):
+        for pos in range(1, n):
             for i in range(n_tags):
                 for j in range(n_tags):
-                    d = (student.transitions[i, j] + student.emissions[b, l, j]) - (
-                        teacher.transitions[i, j] + teacher.emissions[b, l, j]
+                    d = (student.transitions[i, j] + student.emissions[b, pos, j]) - (
+                        teacher.transitions[i, j] + teacher.emissions[b, pos, j]
                     )
                     total += float(d) ** 2
                     count += 1
@@ -76,15 +77,15 @@ def test_efficient_kd_closed_form_equals_materialised_and_explicit_loop():
     # Garbage in padded emissions must not count.
     student = student._replace(emissions=np.where(mask[..., None], student.emissions, 1e3).astype(np.float32))
     closed = losses.efficient_kd_terms(student, teacher, mask)
-    mat = losses.efficient_kd_terms_materialised(student, teacher, mask)
+    mat = loss_oracles.efficient_kd_terms_materialised(student, teacher, mask)
     total, count = brute_substructure_sse(student, teacher, lengths)
     assert count == (4 * 9 + 6) + (2 * 9 + 6) + (0 + 6)  # |U| = (n-1) N^2 + 2N per sentence
     np.testing.assert_allclose([closed.total, closed.count], [total, count], rtol=1e-5)
     np.testing.assert_allclose([mat.total, mat.count], [total, count], rtol=1e-5)
     np.testing.assert_allclose(losses.efficient_kd(student, teacher, mask), total / count, rtol=1e-5)
     g1 = jax.grad(lambda s: losses.efficient_kd_terms(s, teacher, mask).total)(student)
-    g2 = jax.grad(lambda s: losses.efficient_kd_terms_materialised(s, teacher, mask).total)(student)
-    for a, b in zip(g1, g2):
+    g2 = jax.grad(lambda s: loss_oracles.efficient_kd_terms_materialised(s, teacher, mask).total)(student)
+    for a, b in zip(g1, g2, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
@@ -111,7 +112,7 @@ def test_efficient_kd_empty_batch_is_zero_not_nan():
     s, t = rand_scores(4, 2, 3, 3), rand_scores(5, 2, 3, 3)
     mask = np.zeros((2, 3), bool)
     for only in (False, True):
-        v, g = jax.value_and_grad(lambda s: losses.efficient_kd(s, t, mask, emissions_only=only))(s)
+        v, g = jax.value_and_grad(lambda s, only=only: losses.efficient_kd(s, t, mask, emissions_only=only))(s)
         assert v == 0.0 and all(np.isfinite(x).all() for x in g)
 
 
@@ -119,14 +120,14 @@ def test_kbest_weights():
     scores = np.array([[3.0, 2.0, -np.inf], [1.0, 1.0, 1.0]], np.float32)
     np.testing.assert_allclose(losses.kbest_weights(scores, "original"), [[1, 0.1, 0], [1, 0.1, 0.1]])
     e = np.exp([3.0, 2.0])
-    np.testing.assert_allclose(losses.kbest_weights(scores, "probability"), [[e[0] / e.sum(), e[1] / e.sum(), 0], [1 / 3] * 3], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.kbest_weights(scores, "probability"), [[e[0] / e.sum(), e[1] / e.sum(), 0], [1 / 3] * 3], rtol=1e-6
+    )
     with pytest.raises(ValueError, match="original"):
         losses.kbest_weights(scores, "uniform")
 
 
 def test_kbest_kd_is_weighted_nll_of_teacher_paths():
-    from jaxkd import crf
-
     student, teacher = rand_scores(6, 3, 4, 3), rand_scores(7, 3, 4, 3)
     lengths = [4, 2, 1]
     mask = mask_of(lengths, 4)
@@ -139,7 +140,7 @@ def test_kbest_kd_is_weighted_nll_of_teacher_paths():
         tw = np.exp(t_s - t_s.max()) / np.exp(t_s - t_s.max()).sum()
         ys, lp = log_probs(student, b, n)
         index = {tuple(y): i for i, y in enumerate(ys)}
-        want = sum(wk * -lp[index[path]] for wk, (_, path) in zip(tw, t_ranked))
+        want = sum(wk * -lp[index[path]] for wk, (_, path) in zip(tw, t_ranked, strict=True))
         np.testing.assert_allclose(got[b], want, rtol=1e-5)
 
 
@@ -178,11 +179,9 @@ def test_structkd_is_exact_cross_entropy_and_its_gradient_is_qs_minus_qt():
     got = losses.structkd(student, mask, u_t, p_t)
     for b, n in enumerate(lengths):
         ys_t, lp_t = log_probs(teacher, b, n)
-        table = {tuple(y): v for y, v in zip(ys_t, lp_t)}
-        want = cross_entropy_brute(lambda ys: np.array([table[tuple(y)] for y in ys]), student, b, n)
+        table = {tuple(y): v for y, v in zip(ys_t, lp_t, strict=True)}
+        want = cross_entropy_brute(lambda ys, table=table: np.array([table[tuple(y)] for y in ys]), student, b, n)
         np.testing.assert_allclose(got[b], want, rtol=1e-5)
-    from jaxkd import crf
-
     g = jax.grad(lambda s: losses.structkd(s, mask, u_t, p_t).sum())(student)
     u_s, p_s = crf.marginals(student.emissions, mask, *student.crf_args())
     np.testing.assert_allclose(g.emissions, u_s - u_t, atol=1e-5)
@@ -195,10 +194,10 @@ def test_structkd_softmax_teacher_and_softmax_student_scenarios():
     mask = mask_of(lengths, 3)
     rng = np.random.default_rng(13)
     probs = jax.nn.softmax(rng.normal(size=(2, 3, 3)), axis=-1)
-    got = losses.structkd_token_teacher(student, mask, probs)
+    got = loss_oracles.structkd_token_teacher(student, mask, probs)
     for b, n in enumerate(lengths):
         # The factorised teacher is the product distribution of its token softmaxes.
-        teacher_logp = lambda ys: np.log(np.asarray(probs)[b, np.arange(n), ys]).sum(-1)  # noqa: E731
+        teacher_logp = lambda ys, b=b, n=n: np.log(np.asarray(probs)[b, np.arange(n), ys]).sum(-1)  # noqa: E731
         np.testing.assert_allclose(got[b], cross_entropy_brute(teacher_logp, student, b, n), rtol=1e-5)
     logits = rng.normal(size=(2, 3, 3)).astype(np.float32)
     got2 = losses.structkd_token_student(logits, mask, probs)

@@ -46,7 +46,7 @@ def test_structkd_derives_its_pair_marginals_in_the_step_from_cached_scores():
     """The cache keeps the teacher's scores (N per word); the step's loss from
     them equals the loss from the pair marginals computed directly."""
     from jaxkd import crf
-    from jaxkd.losses import CRFScores
+    from jaxkd.crf import CRFScores
     from jaxkd.training.steps import DistillSpec, kd_loss
 
     rng = np.random.default_rng(0)
@@ -69,12 +69,12 @@ def test_structkd_derives_its_pair_marginals_in_the_step_from_cached_scores():
 
 
 def test_a_large_structkd_cache_becomes_scores_with_the_same_training(assets, teacher, tmp_path, monkeypatch):
-    from jaxkd.training import loop
+    from jaxkd.training import teacher as teacher_module
 
     _, ckpt, data = assets
     cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "structkd", "model.num_layers": 1})
     cached_pairs = run(cfg, tmp_path / "pairs")
-    monkeypatch.setattr(loop, "IN_STEP_ABOVE_BYTES", 0)  # every cache is "large"
+    monkeypatch.setattr(teacher_module, "IN_STEP_ABOVE_BYTES", 0)  # every cache is "large"
     in_step = run(cfg, tmp_path / "scores")
     assert not cached_pairs["targets_in_step"] and in_step["targets_in_step"]
     np.testing.assert_allclose([e["loss"] for e in in_step["epochs"]], [e["loss"] for e in cached_pairs["epochs"]], rtol=1e-5)

@@ -55,7 +55,9 @@ def test_gelu_erf_and_its_derivative_match_autodiff_of_the_definition():
         return jax.nn.gelu(x, approximate=False)
 
     np.testing.assert_allclose(gelu_erf(x), reference(x), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(gelu_erf(x)))(x), jax.grad(lambda x: jnp.sum(reference(x)))(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        jax.grad(lambda x: jnp.sum(gelu_erf(x)))(x), jax.grad(lambda x: jnp.sum(reference(x)))(x), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
@@ -147,5 +149,5 @@ def test_encoder_positions_give_the_rows_of_the_full_output(tmp_path):
     # gradients flow the same way through both paths
     expected = jax.jit(jax.grad(lambda s: jnp.sum(gathered(s) ** 2)))(state)
     got = jax.jit(jax.grad(lambda s: jnp.sum(direct(s) ** 2)))(state)
-    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -45,7 +45,7 @@ def _start(config: Path, arg: str, workdir: Path, *, kill_at_step: int | None = 
         env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
         if kill_at_step is not None and i == 1:
-            env["JAXKD_KILL_AT_STEP"] = str(kill_at_step)
+            env["JAXKD_KILL_AT"] = f"step:{kill_at_step}"
         command = [sys.executable, "-m", "jaxkd.train", "--config", f"{config}:{arg}", "--workdir", str(workdir),
                    "--config.mesh.data=0", "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)]
         procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

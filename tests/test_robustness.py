@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from jaxkd.data.tokenization import SubwordEncoder
-from jaxkd.training.loop import TrainingError, run, tokenizer_difference
-from jaxkd.training.run_dir import CheckpointError, Checkpoints
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints
+from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.teacher import tokenizer_difference
 from tests.runs import tiny_config
 from tests.tiny_bert import write_tiny_checkpoint
 
@@ -83,20 +84,20 @@ def test_numeric_keys_are_validated_before_anything_runs(assets, tmp_path, key, 
 def test_only_a_saved_checkpoint_pins_the_configuration(assets, teacher, tmp_path, capsys):
     """(A failed run that saved nothing is retried with any change: the NaN
     test in test_training.py reruns its workdir with other rates.)"""
-    from jaxkd.training.loop import _check_same_config
+    from jaxkd.training.state import pin_config
 
     _, ckpt, data = assets
     workdir = _copy(teacher, tmp_path / "run")
     saved = json.loads((workdir / "config.json").read_text())
     cfg = tiny_config(ckpt, data, **{"train.epochs": 5, "train.head_lr": 5e-3, "timing.forward_batches": -1, "log.tensorboard": True})
-    _check_same_config(workdir, cfg)  # rates and epochs: allowed on resume, noted
+    pin_config(workdir, cfg)  # rates and epochs: allowed on resume, noted
     assert "resuming with a changed configuration (train.epochs, train.head_lr)" in capsys.readouterr().err
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 5
     cfg.model.dropout = 0.2
     with pytest.raises(TrainingError, match="different configuration .*model.dropout"):
-        _check_same_config(workdir, cfg)
+        pin_config(workdir, cfg)
     shutil.rmtree(workdir / "checkpoints")  # nothing saved: nothing pinned
-    _check_same_config(workdir, cfg)
+    pin_config(workdir, cfg)
     assert "saved no checkpoint; starting again with a changed configuration (model.dropout" in capsys.readouterr().err
     assert saved["model"]["dropout"] != 0.2
 
@@ -175,7 +176,7 @@ def test_a_full_disk_is_one_line_naming_the_path(assets, tmp_path):
         "import jaxkd.training.loop as loop\n"
         "def full(workdir, config):\n"
         f"    raise OSError({errno.ENOSPC}, 'No space left on device', str(workdir / 'config.json'))\n"
-        "loop._check_same_config = full\n"
+        "loop.pin_config = full\n"
         "from jaxkd.train import cli; cli()\n"
     )
     proc = _cli("--config", str(cfg), "--workdir", str(tmp_path / "w"), script=script)
@@ -186,7 +187,8 @@ def test_a_full_disk_is_one_line_naming_the_path(assets, tmp_path):
 
 def test_small_messages(assets, tmp_path, capsys):
     from jaxkd.data.sources import load_corpus
-    from jaxkd.training.loop import load_data, validate
+    from jaxkd.config import validate
+    from jaxkd.training.inputs import load_data
 
     _, ckpt, data = assets
     # the unseen-tag advice is the flag a user types

@@ -14,9 +14,10 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxkd.convert_run import _optimizer_template, main
-from jaxkd.training import run_dir
+from jaxkd.training.checkpoints import file_digests
 from jaxkd.training.loop import run
-from jaxkd.training.run_dir import CheckpointError, Checkpoints, load_run
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints
+from jaxkd.training.run_dir import load_run, read_run
 from jaxkd.training.steps import split
 from tests.runs import tiny_config
 
@@ -32,7 +33,7 @@ def _write_legacy(path: Path, tree, state: dict | None = None) -> None:
     meta = [{"name": jax.tree_util.keystr(p), "shape": list(a.shape), "dtype": str(a.dtype)} for (p, _), a in zip(flat, arrays.values())]
     if state is not None:
         (path / "state.json").write_text(json.dumps(state))
-    (path / "structure.json").write_text(json.dumps({"arrays": meta, "files": run_dir._file_digests(path / "arrays")}))
+    (path / "structure.json").write_text(json.dumps({"arrays": meta, "files": file_digests(path / "arrays")}))
 
 
 def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_path, capsys, monkeypatch):
@@ -41,7 +42,7 @@ def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_p
     shutil.copytree(teacher[0], copy)
     saved = Checkpoints(copy)
     loop = saved.loop_state()
-    params = split(run_dir.abstract_tagger(copy)).params
+    params = split(read_run(copy).tagger()).params
     latest = saved.restore("latest", params=params, opt_state=_optimizer_template(copy, params))
     # An old run whose best epoch (the second) is not its latest: other weights, a higher dev F1.
     best_step = 1

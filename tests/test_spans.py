@@ -4,11 +4,14 @@ chunk reading; greedy decoding against a plain Python greedy."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
 from jaxkd.crf import spans
+from jaxkd.crf.spans import NEG, valid_spans
 from jaxkd.data.labels import LabelVocab
 from jaxkd.evaluate import chunks
 
@@ -59,13 +62,42 @@ def _oracle(s, o, n, max_width):
     log_z = logsumexp(scores)
     p = np.exp(scores - log_z)
     unary, pairwise = np.zeros((length, BIO.num_tags)), np.zeros((length, BIO.num_tags, BIO.num_tags))
-    for prob, spans_ in zip(p, labellings):
+    for prob, spans_ in zip(p, labellings, strict=True):
         tags = _tags_of(n, spans_)
         for w in range(n):
             unary[w, tags[w]] += prob
             if w > 0:
                 pairwise[w, tags[w - 1], tags[w]] += prob
     return log_z, unary, pairwise
+
+
+def span_log_partition(span_scores, outside_scores, lengths, *, max_width: int | None = None):
+    """log Z of every sentence by the plain semi-Markov forward pass (moved
+    here from jaxkd.crf.spans, which only ever needs its tag-state form).
+
+    Args:
+      span_scores: [B, L, L, C] float, ``s[b, i, j, c]`` for words i..j
+        (entries with j < i, or past the sentence, are ignored).
+      outside_scores: [B, L] float, ``o[b, l]``.
+      lengths: [B] int, the number of words n of each sentence.
+      max_width: the longest span, in words (None: any).
+
+    Returns:
+      [B] float32 (0 for an empty sentence).
+    """
+    s = jnp.asarray(span_scores, jnp.float32)
+    o = jnp.asarray(outside_scores, jnp.float32)
+    b, length = s.shape[0], s.shape[1]
+    s = jnp.where(valid_spans(length, lengths, max_width)[..., None], s, NEG)
+    alpha0 = jnp.full((b, length + 1), NEG).at[:, 0].set(0.0)
+
+    def step(alpha, j):  # alpha[:, k] = log-sum over labellings of words 0..k-1
+        ending = jax.nn.logsumexp(alpha[:, :length, None] + s[:, :, j, :], axis=(1, 2))  # entity spans i..j
+        value = jnp.logaddexp(alpha[:, j] + o[:, j], ending)
+        return alpha.at[:, j + 1].set(value), None
+
+    alpha, _ = jax.lax.scan(step, alpha0, jnp.arange(length))
+    return jnp.take_along_axis(alpha, jnp.asarray(lengths)[:, None], axis=1)[:, 0]
 
 
 @pytest.mark.parametrize("max_width", [None, 2])
@@ -75,14 +107,15 @@ def test_span_marginals_match_enumeration(max_width):
     s = rng.normal(size=(b, length, length, types)).astype(np.float32) * 1.5
     o = rng.normal(size=(b, length)).astype(np.float32)
     lengths = np.array([5, 3, 1, 0])
-    log_z = spans.span_log_partition(s, o, lengths, max_width=max_width)
+    log_z = span_log_partition(s, o, lengths, max_width=max_width)
     unary, pairwise = spans.tag_marginals(s, o, lengths, BIO, max_width=max_width)
     for row, n in enumerate(lengths):
         want_z, want_u, want_p = _oracle(s[row], o[row], n, max_width)
         np.testing.assert_allclose(log_z[row], want_z, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(unary[row], want_u, atol=1e-5)
         np.testing.assert_allclose(pairwise[row], want_p, atol=1e-5)
-        np.testing.assert_allclose(np.asarray(unary[row]).sum(-1), (np.arange(length) < n).astype(np.float32), atol=1e-5)
+        words = (np.arange(length) < n).astype(np.float32)
+        np.testing.assert_allclose(np.asarray(unary[row]).sum(-1), words, atol=1e-5)
 
 
 def test_independent_span_classifier_conditioned_on_non_overlap():
@@ -102,7 +135,7 @@ def test_independent_span_classifier_conditioned_on_non_overlap():
         weights.append(np.exp(sum(logp[i, j, label.get((i, j), 0)] for i in range(n) for j in range(i, n))))
     weights = np.array(weights) / np.sum(weights)
     want = np.zeros((n, BIO.num_tags))
-    for w, chosen in zip(weights, labellings):
+    for w, chosen in zip(weights, labellings, strict=True):
         for word, tag in enumerate(_tags_of(n, chosen)):
             want[word, tag] += w
     unary, _ = spans.tag_marginals(s, o, np.array([n]), BIO)

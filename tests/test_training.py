@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from jaxkd.training.loop import TrainingError, run
-from jaxkd.training.run_dir import CheckpointError, Checkpoints
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints
 from tests.runs import WORDS, tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     from jaxkd.data.pipeline import encode_corpus
     from jaxkd.data.sources import load_corpus
     from jaxkd.data.tokenization import SubwordEncoder
-    from jaxkd.models.tagger import build_tagger
+    from jaxkd.models.heads import build_tagger
     from jaxkd.training.run_dir import restore_params
     from jaxkd.training.steps import DistillSpec, split, student_fns, teacher_fn
     from jaxkd.training.targets import TeacherCache

@@ -11,7 +11,9 @@ import pytest
 
 from jaxkd.data import DataError, SubwordEncoder, encode_corpus, load_corpus
 from jaxkd.data.unlabeled import read_sentences, unused_training_sentences
-from jaxkd.training.loop import TrainingError, _epoch_steps, run, validate
+from jaxkd.config import ConfigError, validate
+from jaxkd.training.epoch import epoch_steps
+from jaxkd.training.loop import run
 from tests.runs import tiny_config
 
 
@@ -48,11 +50,11 @@ def test_only_a_distilling_student_takes_unlabelled_text(assets, tmp_path):
     _, ckpt, data = assets
     text = tmp_path / "u.txt"
     text.write_text("alice went to paris\n")
-    with pytest.raises(TrainingError, match="only a distilling student"):
+    with pytest.raises(ConfigError, match="only a distilling student"):
         validate(tiny_config(ckpt, data, **{"data.unlabeled": str(text)}))  # a teacher
-    with pytest.raises(TrainingError, match="only a distilling student"):
+    with pytest.raises(ConfigError, match="only a distilling student"):
         validate(tiny_config(ckpt, data, **{"mode": "student", "data.unlabeled": str(text)}))  # vanilla
-    with pytest.raises(TrainingError, match="unlabeled_ratio"):
+    with pytest.raises(ConfigError, match="unlabeled_ratio"):
         validate(tiny_config(ckpt, data, **{"data.unlabeled_ratio": 0.0}))
 
 
@@ -67,7 +69,7 @@ def test_epoch_steps_spread_unlabelled_batches_and_cycle_through_them(assets):
     labeled = len(encoded.batches("train", 8, shuffle=False))
     seen = []
     for epoch in range(3):
-        steps = _epoch_steps(state, epoch, 0.5)
+        steps = epoch_steps(state, epoch, 0.5)
         gold = [b for b, g in steps if g]
         expected = encoded.batches("train", 8, shuffle=True, seed=config.seed, epoch=epoch)
         assert len(gold) == labeled and all(np.array_equal(a.input_ids, b.input_ids) for a, b in zip(gold, expected))
@@ -80,7 +82,7 @@ def test_epoch_steps_spread_unlabelled_batches_and_cycle_through_them(assets):
     assert 3 * 4 == 2 * per_pass
     assert np.bincount(seen, minlength=41).tolist() == [2] * 41
     # lambda 0 (an epoch of gold NLL alone): no unlabelled batch.
-    assert all(g for _, g in _epoch_steps(state, 0, 0.0))
+    assert all(g for _, g in epoch_steps(state, 0, 0.0))
 
 
 def test_a_student_of_another_checkpoint_learns_from_unlabelled_text_through_kd_alone(assets, teacher, tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -198,8 +199,6 @@ def write_tokenizer(
     directory: Path, vocab: Sequence[str], *, lowercase: bool = False, max_length: int = 64
 ) -> None:
     """Writes ``vocab.txt``, ``tokenizer.json`` and ``tokenizer_config.json``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
     ids = {token: i for i, token in enumerate(vocab)}
     for token in ("[UNK]", "[CLS]", "[SEP]", "[PAD]"):
         if token not in ids:

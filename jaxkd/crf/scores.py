@@ -1,12 +1,38 @@
-"""Scores of given tag sequences and of every sub-structure."""
+"""The scores that define a CRF (:class:`CRFScores`), scores of given tag
+sequences and of every sub-structure."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxkd.crf._common import prepare
 from jaxkd.crf.constraints import Constraints
+
+
+class CRFScores(NamedTuple):
+    """Everything that defines one CRF's distribution over tag sequences.
+
+    Attributes:
+      emissions: [B, L, N] float.
+      transitions: [N, N] float.
+      start: [N] float.
+      end: [N] float.
+    """
+
+    emissions: jnp.ndarray
+    transitions: jnp.ndarray
+    start: jnp.ndarray
+    end: jnp.ndarray
+
+    def crf_args(self):
+        return self.transitions, self.start, self.end
+
+    def scaled(self, factor: float) -> "CRFScores":
+        """Every score divided by ``factor`` (a temperature)."""
+        return CRFScores(*(x.astype(jnp.float32) / factor for x in self))
 
 
 @jax.jit
@@ -66,7 +92,9 @@ def substructure_scores(emissions, transitions, start, *, mask=None, constraints
         mask = jnp.ones(emissions.shape[:2], bool)
     num_tags = emissions.shape[-1]
     p = prepare(emissions, mask, transitions, start, jnp.zeros((num_tags,)), constraints)
-    first = jnp.broadcast_to((p.start[None] + p.emissions[:, 0])[:, None, None, :], (p.emissions.shape[0], 1, num_tags, num_tags))
+    first = jnp.broadcast_to(
+        (p.start[None] + p.emissions[:, 0])[:, None, None, :], (p.emissions.shape[0], 1, num_tags, num_tags)
+    )
     rest = p.transitions[None, None] + p.emissions[:, 1:, None, :]
     out = jnp.concatenate([first, rest], axis=1)
     return jnp.where(p.mask[:, :, None, None], out, 0.0)

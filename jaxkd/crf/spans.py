@@ -13,10 +13,9 @@ each span an independent distribution over "no entity" and the C types,
 forming non-overlapping entities (the product over all spans of their
 label's probability, with "none" for the spans outside S).
 
-``log Z`` is a semi-Markov forward pass (O(L^2 C) per sentence); the
-marginals of every span and of every outside word are its gradient.
-:func:`tag_marginals` runs the same pass with the last word's BIO tag as its
-state, adding per-word and per-adjacent-pair tag scores (zero), so that its
+``log Z`` is a semi-Markov forward pass (O(L^2 C) per sentence).
+:func:`tag_marginals` runs it with the last word's BIO tag as its state,
+adding per-word and per-adjacent-pair tag scores (zero), so that its
 gradient gives every word's tag marginals and every adjacent pair's
 ``q(y_{l-1}, y_l)``, exactly.
 """
@@ -42,45 +41,6 @@ def valid_spans(length: int, lengths, max_width: int | None = None):
     return ok
 
 
-def span_log_partition(span_scores, outside_scores, lengths, *, max_width: int | None = None):
-    """log Z of every sentence.
-
-    Args:
-      span_scores: [B, L, L, C] float, ``s[b, i, j, c]`` for words i..j
-        (entries with j < i, or past the sentence, are ignored).
-      outside_scores: [B, L] float, ``o[b, l]``.
-      lengths: [B] int, the number of words n of each sentence.
-      max_width: the longest span, in words (None: any).
-
-    Returns:
-      [B] float32 (0 for an empty sentence).
-    """
-    s = jnp.asarray(span_scores, jnp.float32)
-    o = jnp.asarray(outside_scores, jnp.float32)
-    b, length = s.shape[0], s.shape[1]
-    s = jnp.where(valid_spans(length, lengths, max_width)[..., None], s, NEG)
-    alpha0 = jnp.full((b, length + 1), NEG).at[:, 0].set(0.0)
-
-    def step(alpha, j):  # alpha[:, k] = log-sum over labellings of words 0..k-1
-        ending = jax.nn.logsumexp(alpha[:, :length, None] + s[:, :, j, :], axis=(1, 2))  # entity spans i..j
-        value = jnp.logaddexp(alpha[:, j] + o[:, j], ending)
-        return alpha.at[:, j + 1].set(value), None
-
-    alpha, _ = jax.lax.scan(step, alpha0, jnp.arange(length))
-    return jnp.take_along_axis(alpha, jnp.asarray(lengths)[:, None], axis=1)[:, 0]
-
-
-def span_marginals(span_scores, outside_scores, lengths, *, max_width: int | None = None):
-    """The probability of every entity span and of every outside word.
-
-    Returns:
-      (spans [B, L, L, C], outside [B, L]) float32, zero where invalid.
-    """
-    grad = jax.grad(lambda s, o: span_log_partition(s, o, lengths, max_width=max_width).sum(), argnums=(0, 1))
-    spans, outside = grad(jnp.asarray(span_scores, jnp.float32), jnp.asarray(outside_scores, jnp.float32))
-    return spans, outside
-
-
 class BIOTags(NamedTuple):
     """Where the tags of a BIO vocabulary are: ``outside`` the id of ``O``,
     ``begin[c]``/``inside[c]`` those of ``B-c``/``I-c`` for the C span types
@@ -102,9 +62,10 @@ def tag_marginals(span_scores, outside_scores, lengths, tags: BIOTags, *, max_wi
     """Per-word and adjacent-pair BIO tag marginals of the span distribution.
 
     Args:
-      span_scores: [B, L, L, C] float, as :func:`span_log_partition`.
-      outside_scores: [B, L] float.
-      lengths: [B] int.
+      span_scores: [B, L, L, C] float, ``s[b, i, j, c]`` for words i..j
+        (entries with j < i, or past the sentence, are ignored).
+      outside_scores: [B, L] float, ``o[b, l]``.
+      lengths: [B] int, the number of words n of each sentence.
       tags: the tag ids of the vocabulary the marginals are over.
       max_width: the longest span, in words (None: any).
 
@@ -122,49 +83,68 @@ def tag_marginals(span_scores, outside_scores, lengths, tags: BIOTags, *, max_wi
     upper = jnp.arange(length)[None, :] > jnp.arange(length)[:, None]  # [i, j]: j > i (a span of two words or more)
 
     def log_z(u, e):  # u [B, L, N] per-word tag scores; e [B, L, N, N] scores of (y_{l-1}, y_l)
-        def prefix(x):  # [B, L, C] -> [B, L + 2, C], P[k] = sum of x[:k] (the last entry repeated)
-            p = jnp.concatenate([jnp.zeros_like(x[:, :1]), jnp.cumsum(x, axis=1)], axis=1)
-            return jnp.concatenate([p, p[:, -1:]], axis=1)
-
-        u_begin, u_in = u[..., begin], u[..., inside]  # [B, L, C]
-        pu = prefix(u_in)
-        pe = prefix(e[:, :, inside, inside])  # (I-c, I-c) at l
-        e_bi = jnp.concatenate([e[:, 1:, begin, inside], jnp.zeros_like(u_in[:, :1])], axis=1)  # (B-c, I-c) at i + 1
-        # A span i..j of type c: its span score, B-c at i, I-c at i+1..j and
-        # the pairs inside it.
-        inner = (pu[:, None, 1 : length + 1] - pu[:, 1 : length + 1, None]) + e_bi[:, :, None] + (pe[:, None, 1 : length + 1] - pe[:, 2:, None])
-        seg = jnp.where(valid, s + u_begin[:, :, None] + jnp.where(upper[None, :, :, None], inner, 0.0), NEG)
-        u_out = u[..., tags.outside]
-
-        def step(carry, j):
-            last, enter = carry  # last [B, N]: log-sum of labellings of words < j by the tag of word j - 1
-            first = j == 0
-            into_span = jnp.where(first, 0.0, jax.nn.logsumexp(last[:, :, None] + e[:, j][:, :, begin], axis=1))  # [B, C]
-            into_out = jnp.where(first, 0.0, jax.nn.logsumexp(last + e[:, j, :, tags.outside], axis=1))  # [B]
-            enter = enter.at[:, j].set(into_span)
-            ending = enter + seg[:, :, j]  # [B, L(i), C]: spans i..j
-            wide = jnp.where((jnp.arange(length) < j)[None, :, None], ending, NEG)
-            new = jnp.full((b, tags.num_tags), NEG, jnp.float32)
-            new = new.at[:, tags.outside].set(into_out + o[:, j] + u_out[:, j])
-            new = new.at[:, begin].set(into_span + seg[:, j, j])
-            new = new.at[:, inside].set(jax.nn.logsumexp(wide, axis=1))
-            return (new, enter), new
-
-        init = (jnp.full((b, tags.num_tags), NEG, jnp.float32), jnp.full((b, length, len(tags.begin)), NEG, jnp.float32))
-        _, alphas = jax.lax.scan(step, init, jnp.arange(length))  # [L, B, N]: after word j
-        final = jnp.take_along_axis(alphas, jnp.maximum(lengths - 1, 0)[None, :, None], axis=0)[0]
-        return jnp.where(lengths > 0, jax.nn.logsumexp(final, axis=-1), 0.0)
+        seg = _segment_scores(s, u, e, valid, upper, begin, inside)
+        return _bio_forward(seg, o, u, e, lengths, tags, begin, inside)
 
     zeros_u = jnp.zeros((b, length, tags.num_tags), jnp.float32)
     zeros_e = jnp.zeros((b, length, tags.num_tags, tags.num_tags), jnp.float32)
     return jax.grad(lambda u, e: log_z(u, e).sum(), argnums=(0, 1))(zeros_u, zeros_e)
 
 
+def _prefix(x):
+    """[B, L, C] -> [B, L + 2, C], P[k] = sum of x[:k] (the last entry repeated)."""
+    p = jnp.concatenate([jnp.zeros_like(x[:, :1]), jnp.cumsum(x, axis=1)], axis=1)
+    return jnp.concatenate([p, p[:, -1:]], axis=1)
+
+
+def _segment_scores(s, u, e, valid, upper, begin, inside):
+    """[B, L(i), L(j), C]: the score of entity span i..j of type c (NEG where
+    not ``valid``) under span scores s, per-word tag scores u and pair scores e:
+    its span score, B-c at i, I-c at i+1..j and the pairs inside it."""
+    length = s.shape[1]
+    u_begin, u_in = u[..., begin], u[..., inside]  # [B, L, C]
+    pu = _prefix(u_in)
+    pe = _prefix(e[:, :, inside, inside])  # (I-c, I-c) at l
+    e_bi = jnp.concatenate([e[:, 1:, begin, inside], jnp.zeros_like(u_in[:, :1])], axis=1)  # (B-c, I-c) at i + 1
+    inner = (
+        (pu[:, None, 1 : length + 1] - pu[:, 1 : length + 1, None])
+        + e_bi[:, :, None]
+        + (pe[:, None, 1 : length + 1] - pe[:, 2:, None])
+    )
+    return jnp.where(valid, s + u_begin[:, :, None] + jnp.where(upper[None, :, :, None], inner, 0.0), NEG)
+
+
+def _bio_forward(seg, o, u, e, lengths, tags: BIOTags, begin, inside):
+    """[B] log Z: the forward pass over words with the last word's BIO tag as
+    its state, given the segment scores of :func:`_segment_scores`."""
+    b, length = seg.shape[0], seg.shape[1]
+    u_out = u[..., tags.outside]
+
+    def step(carry, j):
+        last, enter = carry  # last [B, N]: log-sum of labellings of words < j by the tag of word j - 1
+        first = j == 0
+        into_span = jnp.where(first, 0.0, jax.nn.logsumexp(last[:, :, None] + e[:, j][:, :, begin], axis=1))  # [B, C]
+        into_out = jnp.where(first, 0.0, jax.nn.logsumexp(last + e[:, j, :, tags.outside], axis=1))  # [B]
+        enter = enter.at[:, j].set(into_span)
+        ending = enter + seg[:, :, j]  # [B, L(i), C]: spans i..j
+        wide = jnp.where((jnp.arange(length) < j)[None, :, None], ending, NEG)
+        new = jnp.full((b, tags.num_tags), NEG, jnp.float32)
+        new = new.at[:, tags.outside].set(into_out + o[:, j] + u_out[:, j])
+        new = new.at[:, begin].set(into_span + seg[:, j, j])
+        new = new.at[:, inside].set(jax.nn.logsumexp(wide, axis=1))
+        return (new, enter), new
+
+    init = (jnp.full((b, tags.num_tags), NEG, jnp.float32), jnp.full((b, length, len(tags.begin)), NEG, jnp.float32))
+    _, alphas = jax.lax.scan(step, init, jnp.arange(length))  # [L, B, N]: after word j
+    final = jnp.take_along_axis(alphas, jnp.maximum(lengths - 1, 0)[None, :, None], axis=0)[0]
+    return jnp.where(lengths > 0, jax.nn.logsumexp(final, axis=-1), 0.0)
+
+
 def _kinds(tags: BIOTags):
     """[N] int: each tag's type c (-1 for O); [N] bool: whether it is an I- tag."""
     kind = [-1] * tags.num_tags
     is_inside = [False] * tags.num_tags
-    for c, (b, i) in enumerate(zip(tags.begin, tags.inside)):
+    for c, (b, i) in enumerate(zip(tags.begin, tags.inside, strict=True)):
         kind[b] = kind[i] = c
         is_inside[i] = True
     return jnp.asarray(kind), jnp.asarray(is_inside)

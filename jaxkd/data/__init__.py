@@ -1,10 +1,15 @@
 """Data pipeline: sources -> sentences -> sub-word rows -> static-shape batches.
 
-* :mod:`~jaxkd.data.conll` - CoNLL column files -> :class:`Sentence` s (IOB2).
-* :mod:`~jaxkd.data.scheme` - tag parsing, IOB1 -> IOB2.
+* :mod:`~jaxkd.data.conll` - CoNLL column files -> :class:`Sentence` s (IOB2);
+  the one reader of CoNLL columns.
+* :mod:`~jaxkd.data.scheme` - the one tag parser, IOB1 -> IOB2, the allowed
+  CRF moves of a label set.
 * :mod:`~jaxkd.data.labels` - :class:`LabelVocab`.
-* :mod:`~jaxkd.data.sources` - :class:`Corpus` from a CoNLL directory, a
-  Hugging Face dataset or the offline WNUT-16 tweets; :func:`load_corpus`.
+* :mod:`~jaxkd.data.corpus` - :class:`Corpus` and the policies every source
+  applies (dev split from train, labels from train, unseen tags).
+* :mod:`~jaxkd.data.sources` - a :class:`Corpus` from a CoNLL directory or the
+  offline WNUT-16 tweets; :func:`load_corpus`.
+* :mod:`~jaxkd.data.hf` - a :class:`Corpus` from a Hugging Face dataset.
 * :mod:`~jaxkd.data.tokenization` - :class:`SubwordEncoder`: first sub-word
   per word, windows for long sentences.
 * :mod:`~jaxkd.data.batching` - :class:`Batch`, :class:`Buckets`,
@@ -14,18 +19,13 @@
 
 from jaxkd.data.batching import Batch, Buckets, make_batches, stitch
 from jaxkd.data.conll import ConllFile, Sentence, parse_conll, read_conll
+from jaxkd.data.corpus import Corpus
 from jaxkd.data.errors import DataError
+from jaxkd.data.hf import from_hf_dataset, load_hf
 from jaxkd.data.labels import LabelVocab
 from jaxkd.data.pipeline import EncodedCorpus, encode_corpus
 from jaxkd.data.scheme import iob1_to_iob2
-from jaxkd.data.sources import (
-    Corpus,
-    from_conll_dir,
-    from_hf_dataset,
-    load_corpus,
-    load_hf,
-    wnut16,
-)
+from jaxkd.data.sources import from_conll_dir, load_corpus, wnut16
 from jaxkd.data.tokenization import Row, SubwordEncoder, load_tokenizer, wordpiece_tokenizer
 
 __all__ = [

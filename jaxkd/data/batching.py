@@ -158,7 +158,9 @@ def make_batches(
     return batches
 
 
-def sorted_batches(rows: Sequence[Row], buckets: Buckets, batch_size: int, *, pad_id: int = 0, filler_ids: Sequence[int] = ()) -> list[Batch]:
+def sorted_batches(
+    rows: Sequence[Row], buckets: Buckets, batch_size: int, *, pad_id: int = 0, filler_ids: Sequence[int] = ()
+) -> list[Batch]:
     """Batches for labelling: the rows sorted by length and cut into runs of
     ``batch_size``, each batch of the smallest shape that holds its longest
     row. Only the last batch has padding rows, where :func:`make_batches`

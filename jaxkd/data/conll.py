@@ -4,16 +4,19 @@ A CoNLL file has one token per line, in whitespace-separated columns (tabs if
 the first token line has a tab, else runs of spaces), and a line holding only
 whitespace between sentences. ``-DOCSTART-`` lines (CoNLL-2003 document
 boundaries) are skipped. CRLF line ends and trailing spaces are tolerated.
+:func:`read_columns` is the one reader of columns: :func:`parse_conll` reads
+labelled files with it, :mod:`jaxkd.predict` its input (:class:`Dialect`).
 
 Tags are converted to IOB2 (see :mod:`jaxkd.data.scheme`) so that every
-sentence's gold path is allowed by :func:`jaxkd.crf.constraints.bio_constraints`.
+sentence's gold path is allowed by :func:`jaxkd.data.scheme.bio_constraints`.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import chain
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from jaxkd.data.errors import DataError, where
 from jaxkd.data.scheme import SCHEMES, first_iob1_start, iob1_to_iob2, split_tag
@@ -86,95 +89,179 @@ def parse_conll(
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
     path = Path(path)
-    sentences: list[Sentence] = []
-    lines: list[tuple[int, ...]] = []
-    words: list[str] = []
-    tags: list[str] = []
-    numbers: list[int] = []
-    layout: _Layout | None = None
-
-    def flush() -> None:
-        if words:
-            sentences.append(Sentence(tuple(words), tuple(tags)))
-            lines.append(tuple(numbers))
-            words.clear(), tags.clear(), numbers.clear()
-
-    for lineno, text in _lines(path):
-        if not text.strip():
-            flush()
-            continue
-        if text.split(None, 1)[0] == DOCSTART:
-            flush()
-            continue
-        if layout is None:
-            layout = _Layout.from_first_line(text, lineno, path, word_col, tag_col)
-        word, tag = layout.fields(text, lineno, path)
-        try:
-            split_tag(tag)
-        except ValueError as err:
-            raise DataError(f"{where(path, lineno)}: {err}") from None
-        words.append(word)
-        tags.append(tag)
-        numbers.append(lineno)
-    flush()
+    rows = read_columns(_lines(path), _WordTag(path, word_col, tag_col), source=path)
+    sentences = [Sentence(*zip(*pairs)) for pairs in rows.sentences]
     if not sentences:
         raise DataError(
             f"{where(path)}: no sentences (the file is empty or holds only blank "
             f"and {DOCSTART} lines)"
         )
     sentences, found, retagged = normalise_scheme(
-        sentences, scheme, lambda i, k: where(path, lines[i][k])
+        sentences, scheme, lambda i, k: where(path, rows.lines[i][k])
     )
-    return ConllFile(path, sentences, lines, found, retagged)
+    return ConllFile(path, sentences, rows.lines, found, retagged)
 
 
-class _Layout(NamedTuple):
-    """Column layout of a file, fixed by its first token line."""
+class Dialect(NamedTuple):
+    """How the lines of a CoNLL text split into fields.
 
-    tabs: bool
-    columns: int
-    first_line: int
-    word_col: int
-    tag_col: int
+    Attributes:
+      tabs: fields are separated by tabs (spaces around a field dropped),
+        else by runs of spaces and tabs; ``None``: tabs if the first token
+        line holds one.
+      loose: the reading of :mod:`jaxkd.predict`'s input (:meth:`of_text`):
+        fields separated by tabs, else by any white space (e.g. no-break
+        spaces too); empty fields dropped and white space stripped from each;
+        a ``-DOCSTART-`` line is recognised by its first field and skipped
+        without ending the sentence.
+    """
+
+    tabs: bool | None = None
+    loose: bool = False
 
     @classmethod
-    def from_first_line(cls, text, lineno, path, word_col, tag_col) -> _Layout:
-        tabs = "\t" in text.strip()
-        columns = len(_split(text, tabs))
-        for name, col in (("word_col", word_col), ("tag_col", tag_col)):
-            if not -columns <= col < columns:
-                raise DataError(
-                    f"{where(path, lineno)}: {name}={col} is out of range for the "
-                    f"file's first token line, which has {columns} column(s)"
-                )
-        word_col, tag_col = word_col % columns, tag_col % columns
-        if word_col == tag_col:
-            raise DataError(
-                f"{where(path, lineno)}: word and tag columns are the same column "
-                f"({word_col}) of {columns}; a labelled file needs two columns"
-            )
-        return cls(tabs, columns, lineno, word_col, tag_col)
+    def of_text(cls, lines: Sequence[str]) -> Dialect:
+        """The loose reading of ``lines``, tab-separated if any line holds a tab."""
+        return cls(any("\t" in line for line in lines), loose=True)
 
-    def fields(self, text: str, lineno: int, path: Path) -> tuple[str, str]:
-        """The (word, tag) of one token line, checked."""
-        parts = _split(text, self.tabs)
-        if len(parts) != self.columns:
-            raise DataError(
-                f"{where(path, lineno)}: expected {self.columns} column(s) like the "
-                f"first token line (line {self.first_line}), found {len(parts)}: {text!r}"
-            )
-        word, tag = parts[self.word_col], parts[self.tag_col]
+    def fields(self, text: str) -> list[str]:
+        """The fields of one line (``tabs`` decided)."""
+        if self.loose:
+            return [f.strip() for f in (text.split("\t") if self.tabs else text.split()) if f.strip()]
+        if self.tabs:
+            return [field.strip(" ") for field in text.rstrip(" \t").split("\t")]
+        return _SPACES.split(text.strip(" \t"))
+
+    def is_docstart(self, text: str) -> bool:
+        """Whether a line that is not blank is a ``-DOCSTART-`` line."""
+        first = self.fields(text)[0] if self.loose else text.split(None, 1)[0]
+        return first == DOCSTART
+
+
+FILE_DIALECT = Dialect()  # the reading of labelled files (parse_conll)
+
+
+class ColumnCountError(DataError):
+    """A token line with another column count than the first token line.
+
+    Attributes:
+      line, found: the line (1-based) and its column count.
+      expected, first_line: the first token line's column count and line.
+    """
+
+    def __init__(self, source: object, line: int, found: int, expected: int, first_line: int, text: str):
+        super().__init__(
+            f"{where(source, line)}: expected {expected} column(s) like the "
+            f"first token line (line {first_line}), found {found}: {text!r}"
+        )
+        self.line, self.found, self.expected, self.first_line = line, found, expected, first_line
+
+
+class ColumnRows(NamedTuple):
+    """What :func:`read_columns` read.
+
+    Attributes:
+      sentences: for each sentence, what ``row`` returned for each token line.
+      lines: for each sentence, the 1-based line number of each token line.
+      columns: the column count of every token line (``None``: no token line).
+    """
+
+    sentences: list[list[Any]]
+    lines: list[tuple[int, ...]]
+    columns: int | None
+
+
+def read_columns(
+    lines: Iterable[tuple[int, str]],
+    row: Callable[[int, list[str], str], Any],
+    *,
+    source: object,
+    dialect: Dialect = FILE_DIALECT,
+) -> ColumnRows:
+    """Groups the token lines of a CoNLL text into sentences: the one reader
+    of CoNLL columns (:func:`parse_conll`, :func:`jaxkd.predict.parse`).
+
+    A line holding only white space ends a sentence; a ``-DOCSTART-`` line is
+    skipped and ends one (unless ``dialect.loose``). Every other line is a
+    token line, split into fields by ``dialect``; all must have the first
+    one's column count.
+
+    Args:
+      lines: ``(1-based line number, text without its line end)`` pairs.
+      row: ``(line number, fields, text) -> value kept for the line``; called
+        in order, after the line's column count is checked; it may raise.
+      source: the file (or input) named in error messages.
+      dialect: how lines split into fields.
+
+    Raises:
+      ColumnCountError: a token line has another column count than the first.
+    """
+    sentences: list[list[Any]] = []
+    numbers: list[tuple[int, ...]] = []
+    words: list[Any] = []
+    word_lines: list[int] = []
+    columns = first = None
+    for lineno, text in chain(lines, [(0, "")]):  # a blank line at the end ends the last sentence
+        blank = not text.strip()
+        if not blank and dialect.is_docstart(text):
+            if dialect.loose:
+                continue
+            blank = True
+        if blank:
+            if words:
+                sentences.append(words)
+                numbers.append(tuple(word_lines))
+            words, word_lines = [], []
+            continue
+        if dialect.tabs is None:
+            dialect = dialect._replace(tabs="\t" in text.strip())
+        fields = dialect.fields(text)
+        if columns is None:
+            columns, first = len(fields), lineno
+        elif len(fields) != columns:
+            raise ColumnCountError(source, lineno, len(fields), columns, first, text)
+        words.append(row(lineno, fields, text))
+        word_lines.append(lineno)
+    return ColumnRows(sentences, numbers, columns)
+
+
+class _WordTag:
+    """The checked ``(word, tag)`` of each token line of a labelled file; the
+    columns are checked against the first token line."""
+
+    def __init__(self, path: Path, word_col: int, tag_col: int):
+        self.path, self.word_col, self.tag_col = path, word_col, tag_col
+        self.columns: tuple[int, int] | None = None
+
+    def __call__(self, lineno: int, fields: list[str], text: str) -> tuple[str, str]:
+        if self.columns is None:
+            self.columns = self._fix_columns(lineno, len(fields))
+        word_col, tag_col = self.columns
+        word, tag = fields[word_col], fields[tag_col]
         if not word:
-            raise DataError(f"{where(path, lineno)}: empty word (column {self.word_col}): {text!r}")
+            raise DataError(f"{where(self.path, lineno)}: empty word (column {word_col}): {text!r}")
         if not tag:
-            raise DataError(f"{where(path, lineno)}: empty tag (column {self.tag_col}): {text!r}")
+            raise DataError(f"{where(self.path, lineno)}: empty tag (column {tag_col}): {text!r}")
+        try:
+            split_tag(tag)
+        except ValueError as err:
+            raise DataError(f"{where(self.path, lineno)}: {err}") from None
         return word, tag
 
-
-def _split(text: str, tabs: bool) -> list[str]:
-    if tabs:
-        return [field.strip(" ") for field in text.rstrip(" \t").split("\t")]
-    return _SPACES.split(text.strip(" \t"))
+    def _fix_columns(self, lineno: int, columns: int) -> tuple[int, int]:
+        for name, col in (("word_col", self.word_col), ("tag_col", self.tag_col)):
+            if not -columns <= col < columns:
+                raise DataError(
+                    f"{where(self.path, lineno)}: {name}={col} is out of range for the "
+                    f"file's first token line, which has {columns} column(s)"
+                )
+        word_col, tag_col = self.word_col % columns, self.tag_col % columns
+        if word_col == tag_col:
+            raise DataError(
+                f"{where(self.path, lineno)}: word and tag columns are the same column "
+                f"({word_col}) of {columns}; a labelled file needs two columns"
+            )
+        return word_col, tag_col
 
 
 def _lines(path: Path):

@@ -17,9 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from jaxkd.data.errors import DataError
-from jaxkd.data.scheme import split_tag
-
-OUTSIDE = "O"
+from jaxkd.data.scheme import OUTSIDE, bio_constraints, split_tag
 
 
 @dataclass(frozen=True)
@@ -108,10 +106,8 @@ class LabelVocab:
 
     def constraints(self, scheme: str = "IOB2"):
         """The allowed CRF moves of this tag set
-        (:func:`jaxkd.crf.constraints.bio_constraints`): ``transitions [N, N]``,
+        (:func:`jaxkd.data.scheme.bio_constraints`): ``transitions [N, N]``,
         ``start [N]``, ``end [N]`` bool."""
-        from jaxkd.crf.constraints import bio_constraints
-
         return bio_constraints(list(self.labels), scheme=scheme)
 
     def to_json(self) -> str:

@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from jaxkd.data.batching import Batch, Buckets, make_batches, stitch
-from jaxkd.data.sources import Corpus
+from jaxkd.data.corpus import Corpus
 from jaxkd.data.tokenization import Row, SubwordEncoder
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from jaxkd.data.errors import DataError, where
 from jaxkd.data.labels import LabelVocab
@@ -80,8 +80,6 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 def wordpiece_tokenizer(vocab_file: str | Path, *, lowercase: bool = True) -> Tokenizer:
     """A BERT tokenizer (WordPiece, BERT normaliser and pre-tokeniser,
     ``[CLS] x [SEP]`` post-processor) from a ``vocab.txt``."""
-    from tokenizers import models, normalizers, pre_tokenizers, processors
-
     tokenizer = Tokenizer(models.WordPiece.from_file(str(vocab_file), unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()

@@ -30,7 +30,9 @@ def read_sentences(path: str | Path) -> list[tuple[str, ...]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file (data.unlabeled: a text file, one sentence per line, or {WNUT16_UNUSED!r})")
+        raise DataError(
+            f"{path}: no such file (data.unlabeled: a text file, one sentence per line, or {WNUT16_UNUSED!r})"
+        )
     sentences = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):

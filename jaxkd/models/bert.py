@@ -22,22 +22,23 @@ Two ways in:
 Dropout follows the usual NNX switches: ``model.train()`` turns it on (drawing
 keys from the model's own ``'dropout'`` stream), ``model.eval()`` turns it off.
 Both constructors return a model in eval mode.
+
+The config lives in :mod:`jaxkd.models.bert_config` and the blocks in
+:mod:`jaxkd.models.bert_layers`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxkd.models.dropout import Dropout
-from jaxkd.models.ops import attention, dense, gelu_erf
+from jaxkd.models.bert_config import ACTIVATIONS, BertConfig
+from jaxkd.models.bert_layers import BertEmbeddings, BertLayer, BertSelfAttention, gather_rows
+from jaxkd.models.bert_weights import assign_weights, check_concrete, config_file, read_weights, resolve_checkpoint
 
 __all__ = [
     "ACTIVATIONS",
@@ -48,252 +49,6 @@ __all__ = [
     "BertSelfAttention",
     "load_bert",
 ]
-
-
-def _gelu_tanh(x: jax.Array) -> jax.Array:
-    return jax.nn.gelu(x, approximate=True)
-
-
-#: ``hidden_act`` spellings of Hugging Face configs that this encoder supports.
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "gelu": gelu_erf,  # BERT's own: x * Phi(x) with the exact erf
-    "gelu_python": gelu_erf,
-    "gelu_new": _gelu_tanh,  # tanh approximation (GPT-2 style)
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "gelu_fast": _gelu_tanh,
-    "relu": jax.nn.relu,
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class BertConfig:
-    """Architecture of a BERT encoder: the fields of a Hugging Face ``config.json``
-    that matter for the last hidden state (other fields are ignored)."""
-
-    vocab_size: int
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-    initializer_range: float = 0.02
-    position_embedding_type: str = "absolute"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS:
-            raise ValueError(
-                f"unsupported hidden_act {self.hidden_act!r}; supported: {sorted(ACTIVATIONS)}"
-            )
-        if self.position_embedding_type != "absolute":
-            raise ValueError(
-                f"position_embedding_type={self.position_embedding_type!r} is not supported: "
-                "this encoder implements BERT's learned absolute position embeddings only"
-            )
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size={self.hidden_size} is not a multiple of "
-                f"num_attention_heads={self.num_attention_heads}"
-            )
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-            "type_vocab_size",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.num_hidden_layers < 0:
-            raise ValueError(f"num_hidden_layers must be >= 0, got {self.num_hidden_layers}")
-
-    @property
-    def head_dim(self) -> int:
-        """Width of one attention head."""
-        return self.hidden_size // self.num_attention_heads
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> BertConfig:
-        """Builds a config from a Hugging Face config dictionary.
-
-        Keys this encoder does not use are ignored; a ``model_type`` other than
-        ``"bert"`` is refused (other families lay out or embed differently).
-        """
-        model_type = values.get("model_type", "bert")
-        if model_type != "bert":
-            raise ValueError(
-                f"model_type={model_type!r} is not a BERT checkpoint; jaxkd loads BERT only"
-            )
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in values.items() if k in names and v is not None}
-        if "vocab_size" not in kwargs:
-            raise ValueError("the BERT config has no vocab_size")
-        return cls(**kwargs)
-
-    @classmethod
-    def from_json_file(cls, path: str | Path) -> BertConfig:
-        """Reads a Hugging Face ``config.json``."""
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as a Hugging Face style dictionary (``model_type: bert``)."""
-        return {"model_type": "bert", **dataclasses.asdict(self)}
-
-    def replace(self, **changes: Any) -> BertConfig:
-        """A copy with some fields changed (e.g. ``num_hidden_layers=3``)."""
-        return dataclasses.replace(self, **changes)
-
-
-def _dense(n_in: int, n_out: int, config: BertConfig, param_dtype, rngs: nnx.Rngs):
-    """A parameter holder (kernel [in, out], bias [out]) applied with :func:`ops.dense`."""
-    return nnx.Linear(
-        n_in,
-        n_out,
-        dtype=jnp.float32,
-        param_dtype=param_dtype,
-        kernel_init=nnx.initializers.normal(config.initializer_range),
-        bias_init=nnx.initializers.zeros,
-        rngs=rngs,
-    )
-
-
-def _layer_norm(config: BertConfig, param_dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
-    return nnx.LayerNorm(
-        config.hidden_size,
-        epsilon=config.layer_norm_eps,
-        dtype=jnp.float32,
-        param_dtype=param_dtype,
-        rngs=rngs,
-    )
-
-
-class BertEmbeddings(nnx.Module):
-    """Sum of word, position and token-type embeddings, then LayerNorm and dropout."""
-
-    def __init__(self, config: BertConfig, *, param_dtype, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(config.initializer_range)
-
-        def table(rows: int) -> nnx.Embed:
-            return nnx.Embed(
-                rows,
-                config.hidden_size,
-                dtype=jnp.float32,
-                param_dtype=param_dtype,
-                embedding_init=init,
-                rngs=rngs,
-            )
-
-        self.max_positions = config.max_position_embeddings
-        self.word_embeddings = table(config.vocab_size)
-        self.position_embeddings = table(config.max_position_embeddings)
-        self.token_type_embeddings = table(config.type_vocab_size)
-        self.layer_norm = _layer_norm(config, param_dtype, rngs)
-        self.dropout = Dropout(config.hidden_dropout_prob)
-
-    def __call__(
-        self, input_ids: jax.Array, token_type_ids: jax.Array, dropout_rngs: nnx.RngStream
-    ) -> jax.Array:
-        """input_ids, token_type_ids: [B, T] int -> embeddings [B, T, H] float32."""
-        length = input_ids.shape[1]
-        if length > self.max_positions:
-            raise ValueError(
-                f"sequence length {length} exceeds max_position_embeddings={self.max_positions}"
-            )
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings(jnp.arange(length))[None]
-        return self.dropout(self.layer_norm(x), rngs=dropout_rngs)
-
-
-def _apply(linear: nnx.Linear, x: jax.Array, dtype) -> jax.Array:
-    return dense(x, linear.kernel.get_value(), linear.bias.get_value(), dtype)
-
-
-def _gather_rows(x: jax.Array, positions: jax.Array) -> jax.Array:
-    """x: [B, T, H], positions: [B, P] int -> [B, P, H]."""
-    return jnp.take_along_axis(x, positions[..., None].astype(jnp.int32), axis=1)
-
-
-class BertSelfAttention(nnx.Module):
-    """Multi-head self-attention with its output projection, residual and LayerNorm
-    (Hugging Face's ``BertAttention``)."""
-
-    def __init__(self, config: BertConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
-        hidden = config.hidden_size
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.head_dim
-        self.dtype = dtype
-        self.query = _dense(hidden, hidden, config, param_dtype, rngs)
-        self.key = _dense(hidden, hidden, config, param_dtype, rngs)
-        self.value = _dense(hidden, hidden, config, param_dtype, rngs)
-        self.output = _dense(hidden, hidden, config, param_dtype, rngs)
-        self.layer_norm = _layer_norm(config, param_dtype, rngs)
-        self.attention_dropout = Dropout(config.attention_probs_dropout_prob)
-        self.output_dropout = Dropout(config.hidden_dropout_prob)
-
-    def _project(self, x: jax.Array, parts) -> list[jax.Array]:
-        """x: [B, T, H] -> one [B, T, heads, d] array per projection in ``parts``.
-
-        One product per projection: a single product against the concatenated
-        kernels copies them (1.7 MB per layer for MiniLM) in every call, and
-        on a CPU was 3% slower to label with and no faster to train."""
-        shape = x.shape[:2] + (self.num_heads, self.head_dim)
-        return [_apply(p, x, self.dtype).reshape(shape) for p in parts]
-
-    def __call__(
-        self,
-        x: jax.Array,
-        key_mask: jax.Array,
-        dropout_rngs: nnx.RngStream,
-        query_positions: jax.Array | None = None,
-    ) -> jax.Array:
-        """x: [B, T, H]; key_mask: [B, T] bool (True = attend); query_positions:
-        optional [B, P] int, the rows to compute (all T when None) ->
-        [B, T or P, H]."""
-        if query_positions is None:
-            q, k, v = self._project(x, (self.query, self.key, self.value))
-        else:
-            k, v = self._project(x, (self.key, self.value))
-            x = _gather_rows(x, query_positions)
-            (q,) = self._project(x, (self.query,))
-        drop = self.attention_dropout
-        keep = drop.mask(q.shape[:1] + (self.num_heads, q.shape[1], k.shape[1]), dropout_rngs)
-        context = attention(q, k, v, key_mask, keep=keep, keep_scale=drop.scale)
-        out = self.output_dropout(_apply(self.output, context, self.dtype), rngs=dropout_rngs)
-        return self.layer_norm(out + x)
-
-
-class BertLayer(nnx.Module):
-    """One transformer block: self-attention, then the feed-forward network
-    (dense -> activation -> dense -> dropout -> residual -> LayerNorm)."""
-
-    def __init__(self, config: BertConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
-        self.dtype = dtype
-        self.attention = BertSelfAttention(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.activation = ACTIVATIONS[config.hidden_act]
-        self.intermediate = _dense(config.hidden_size, config.intermediate_size, config, param_dtype, rngs)
-        self.output = _dense(config.intermediate_size, config.hidden_size, config, param_dtype, rngs)
-        self.layer_norm = _layer_norm(config, param_dtype, rngs)
-        self.dropout = Dropout(config.hidden_dropout_prob)
-
-    def __call__(
-        self,
-        x: jax.Array,
-        key_mask: jax.Array,
-        dropout_rngs: nnx.RngStream,
-        query_positions: jax.Array | None = None,
-    ) -> jax.Array:
-        """x: [B, T, H]; key_mask: [B, T] bool; query_positions: optional [B, P]
-        int rows to compute -> [B, T or P, H]."""
-        x = self.attention(x, key_mask, dropout_rngs, query_positions)
-        y = _apply(self.output, self.activation(_apply(self.intermediate, x, self.dtype)), self.dtype)
-        return self.layer_norm(self.dropout(y, rngs=dropout_rngs) + x)
 
 
 class BertModel(nnx.Module):
@@ -372,7 +127,7 @@ class BertModel(nnx.Module):
             token_type_ids = jnp.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids, self.dropout_rngs)
         if not len(self.layers):
-            return x if positions is None else _gather_rows(x, positions)
+            return x if positions is None else gather_rows(x, positions)
         for layer in self.layers[:-1]:
             x = layer(x, key_mask, self.dropout_rngs)
         return self.layers[-1](x, key_mask, self.dropout_rngs, positions)
@@ -408,10 +163,8 @@ def load_bert(
       CheckpointKeysError: missing, unexpected or mis-shaped tensors (named).
       ValueError: ``num_layers`` out of range, unsupported config.
     """
-    from jaxkd.models import bert_weights
-
-    directory = bert_weights.resolve_checkpoint(path_or_name)
-    config = BertConfig.from_json_file(bert_weights.config_file(directory))
+    directory = resolve_checkpoint(path_or_name)
+    config = BertConfig.from_json_file(config_file(directory))
     available = config.num_hidden_layers
     if num_layers is not None:
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
@@ -422,12 +175,27 @@ def load_bert(
                 f"{available} layers"
             )
         config = config.replace(num_hidden_layers=num_layers)
-    weights = bert_weights.read_weights(directory)
+    return bert_from_weights(config, read_weights(directory), checkpoint_layers=available, dtype=dtype, rngs=rngs,
+                             source=directory)
+
+
+def bert_from_weights(
+    config: BertConfig,
+    weights: Mapping,
+    *,
+    checkpoint_layers: int,
+    dtype=jnp.float32,
+    rngs: nnx.Rngs | None = None,
+    source="checkpoint",
+) -> BertModel:
+    """A :class:`BertModel` of ``config`` (eval mode) filled from ``weights``,
+    Hugging Face tensors by name (e.g. a :class:`~jaxkd.models.bert_weights.SafetensorsReader`)
+    of a checkpoint with ``checkpoint_layers`` layers (``source`` names it in errors)."""
     rngs = nnx.Rngs(0) if rngs is None else rngs
     # Build the module without computing a random initialisation, then fill it.
     model = nnx.eval_shape(lambda: BertModel(config, rngs=nnx.Rngs(0), dtype=dtype))
-    bert_weights.assign_weights(model, weights, checkpoint_layers=available, source=directory)
+    assign_weights(model, weights, checkpoint_layers=checkpoint_layers, source=source)
     model.dropout_rngs = rngs["dropout"].fork()
-    bert_weights.check_concrete(model)
+    check_concrete(model)
     model.eval()
     return model

@@ -3,7 +3,7 @@ dropout -> linear -> a softmax over the tags of each word, independently.
 
 It is the CRF tagger with its transition, start and end scores fixed at zero
 (state, not parameters): the same interfaces (``__call__`` gives
-:class:`~jaxkd.losses.CRFScores`), and the CRF's algorithms then give the
+:class:`~jaxkd.crf.CRFScores`), and the CRF's algorithms then give the
 softmax's own quantities. Over the words of a sentence the zero-transition
 chain factorises: its marginals are the per-word softmaxes, its pair
 marginals their products (Structural KD's scenario 3), its k-best paths the

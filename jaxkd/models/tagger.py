@@ -7,15 +7,12 @@ sub-word of every word, so no ``X``/``[CLS]``/``[SEP]`` pseudo-labels exist.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax.numpy as jnp
 from flax import nnx
 
 from jaxkd import crf, losses
-from jaxkd.crf import Constraints
-from jaxkd.losses import CRFScores
-from jaxkd.models.bert import BertModel, load_bert
+from jaxkd.crf import Constraints, CRFScores
+from jaxkd.models.bert import BertModel
 from jaxkd.models.dropout import Dropout
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # model.dtype: the encoder's compute dtype
@@ -70,6 +67,13 @@ class Tagger(nnx.Module):
         self.allowed_start = Fixed(jnp.asarray(constraints.start, bool))
         self.allowed_end = Fixed(jnp.asarray(constraints.end, bool))
 
+    def set_allowed(self, constraints: Constraints) -> None:
+        """Sets the allowed moves: transitions ``[N, N]``, start and end ``[N]``
+        (bool), e.g. into a tagger built abstract by ``nnx.eval_shape``."""
+        self.allowed_transitions.set_value(jnp.asarray(constraints.transitions, bool))
+        self.allowed_start.set_value(jnp.asarray(constraints.start, bool))
+        self.allowed_end.set_value(jnp.asarray(constraints.end, bool))
+
     @property
     def constraints(self) -> Constraints | None:
         """The allowed moves, or None when the tagger is unconstrained."""
@@ -119,42 +123,3 @@ class Tagger(nnx.Module):
     def tag_marginals(self, scores: CRFScores, mask, *, temperature: float = 1.0):
         """Unary ``[B, W, N]`` and pairwise ``[B, W, N, N]`` tag marginals."""
         return losses.teacher_marginals(scores, mask, temperature=temperature, constraints=self.constraints)
-
-
-HEADS = ("crf", "softmax", "span")  # model.head
-
-
-def tagger_class(head: str) -> type:
-    """The model of a ``model.head``."""
-    if head == "crf":
-        return Tagger
-    if head == "softmax":
-        from jaxkd.models.softmax_tagger import SoftmaxTagger
-
-        return SoftmaxTagger
-    if head == "span":
-        from jaxkd.models.span_tagger import SpanTagger
-
-        return SpanTagger
-    raise ValueError(f"model.head must be one of {', '.join(HEADS)}; got {head!r}")
-
-
-def make_tagger(head: str, encoder: BertModel, labels, *, dropout: float, constrained: bool, rngs: nnx.Rngs):
-    """The tagger of ``model.head`` on ``encoder`` for the tags of ``labels``
-    (a :class:`~jaxkd.data.labels.LabelVocab`), with fresh head weights."""
-    cls = tagger_class(head)
-    if head == "span":  # its labels are the vocabulary's types; its decoding is always valid BIO
-        return cls(encoder, labels, dropout=dropout, rngs=rngs)
-    return cls(encoder, len(labels), dropout=dropout, constraints=labels.constraints() if constrained else None, rngs=rngs)
-
-
-def build_tagger(
-    encoder_path: str | Path, labels, *, num_layers: int | None, dropout: float, constrained: bool, dtype: str, seed: int, head: str = "crf"
-) -> Tagger:
-    """A tagger whose encoder is loaded from a pre-trained checkpoint (its first
-    ``num_layers`` layers) and whose head is fresh (``labels``: a
-    :class:`~jaxkd.data.labels.LabelVocab`)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
-    encoder = load_bert(encoder_path, num_layers=num_layers, dtype=DTYPES[dtype], rngs=nnx.Rngs(seed))
-    return make_tagger(head, encoder, labels, dropout=dropout, constrained=constrained, rngs=nnx.Rngs(seed + 1))

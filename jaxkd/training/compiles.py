@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
+import jax
 from jax import monitoring
 
 _EVENTS = {
@@ -67,8 +68,6 @@ def use_persistent_cache(setting: str) -> str | None:
     before (``JAX_COMPILATION_CACHE_DIR``, or an earlier ``jax.config`` update)
     is kept. Returns the directory in use, or None.
     """
-    import jax
-
     chosen = os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir
     if chosen:
         return chosen

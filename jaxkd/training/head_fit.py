@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxkd.training.steps import _merge, path_names
+from jaxkd.training.steps import merge, path_names
 
 
 def _normal_equations_fn(parts):
@@ -47,7 +47,7 @@ def _normal_equations_fn(parts):
         """A batch's (X^T D X [H+2, H+2], X^T D Y [H+2, N], words) in float32:
         X the design (features, later-word and first-word intercepts), D the
         word weights (N for a later word, 1 for a first), Y the teacher's emissions."""
-        h = _merge(parts.eval_def, params, rest).word_features(batch).astype(jnp.float32)
+        h = merge(parts.eval_def, params, rest).word_features(batch).astype(jnp.float32)
         mask = batch.word_mask.astype(jnp.float32)
         is_first = jnp.zeros_like(mask).at[:, 0].set(mask[:, 0])
         design = jnp.concatenate([h, (mask - is_first)[..., None], is_first[..., None]], axis=-1) * mask[..., None]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -98,8 +99,6 @@ class Placement:
         process where they are split over several)."""
         if self.processes == 1:
             return jax.device_get(tree)
-        from jax.experimental import multihost_utils
-
         return jax.tree.map(lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree)
 
 
@@ -119,6 +118,4 @@ def is_main_process() -> bool:
 def barrier(name: str) -> None:
     """Waits for every process (nothing with one)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)

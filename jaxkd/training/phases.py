@@ -1,4 +1,4 @@
-"""Seconds of a training epoch by phase (shared/DESIGN.md, "Measuring"): the
+"""Seconds of a training epoch by phase (docs/measuring.md): the
 one definition that the training loop's history (``results.json``), the demo's
 Table 2 and ``benchmarks/epoch_timing.py`` all report.
 

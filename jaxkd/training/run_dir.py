@@ -1,423 +1,154 @@
-"""A run on disk: everything jaxkd reads or writes in a workdir goes through here.
+"""A run on disk, the unit users hand around: everything jaxkd reads or writes
+in a workdir goes through here, and each command opens a run once
+(:func:`read_run`).
 
     <workdir>/model/             what the tagger is: the encoder's config.json
                                  (layers kept), tokenizer files, labels.json,
-                                 tagger.json (dropout, constraints, dtype)
-    <workdir>/checkpoints/<e>/   an orbax CheckpointManager step per saved epoch
-                                 e (0-based), with the items
-        params/                  the tagger's parameters
-        opt_state/               the optimizer's state
-        loop/                    JSON: the loop's epoch, history and best
-        metrics/                 dev F1 and epoch, which rank the steps
-        digests.json             SHA-256 of every file of the three items
-    <workdir>/config.json, results.json    (written by the training loop)
+                                 tagger.json (head, dropout, constraints, dtype)
+    <workdir>/checkpoints/       the saved epochs (jaxkd/training/checkpoints.py)
+    <workdir>/config.json        the run's configuration (pins a resumed run)
+    <workdir>/results.json       the outcome of a finished run
 
-Two steps are kept, each by its own policy: ``latest`` (the last epoch saved)
-and ``best`` (the highest dev F1; of equal scores, the earlier epoch); they are
-one step when the last epoch is the best. Orbax writes a step into a temporary
-directory and commits it by a rename, so a kill at any moment leaves the
-previous steps whole (the next writer removes the temporary directory).
-``digests.json`` is written after the commit: a step without it (a kill in
-between) is read unverified, and a step whose files differ from it is refused.
-
-Reading is by name and item: ``restore("best", params=template)`` reads the
-parameters alone, into the template's structure, dtypes and shardings (a run
-saved on 4 devices restores onto 1). Nothing in a run is executed: arrays go
-through tensorstore, everything else is JSON.
-
-With several processes (``jax.distributed``) every process calls :meth:`save`
-and :meth:`restore` together; orbax writes each array shard once, and the
-JSON files are written by process 0.
+Nothing in a run is executed when it is read: arrays go through tensorstore,
+everything else is JSON or tokenizer files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import shutil
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
-import orbax.checkpoint as ocp
-from etils import epath
-from flax import nnx
-from orbax.checkpoint import checkpoint_managers as policies
-
-from jaxkd.crf import Constraints
 from jaxkd.data.labels import LabelVocab
-from jaxkd.models.bert import BertConfig, BertModel
-from jaxkd.models.tagger import DTYPES, Fixed, Tagger, make_tagger
-from jaxkd.training.mesh import barrier, is_main_process
-from jaxkd.training.steps import _merge, path_names, split
+from jaxkd.data.tokenization import SubwordEncoder
+from jaxkd.models.bert import BertConfig
+from jaxkd.models.heads import abstract_tagger
+from jaxkd.training.checkpoints import Checkpoints
+from jaxkd.training.mesh import is_main_process
+from jaxkd.training.steps import Split, merge, split
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
-NAMES = ("best", "latest")
-DIGESTS = "digests.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or whose contents are damaged."""
-
-
-# ---------------------------------------------------------------------------
-# the model description: <workdir>/model/
-# ---------------------------------------------------------------------------
+RESULTS = "results.json"
 
 
 def model_dir(workdir: str | Path) -> Path:
     return Path(workdir) / "model"
 
 
-def write_model_files(workdir: str | Path, encoder_dir: Path, tagger: Tagger, labels: LabelVocab, *, dtype: str) -> None:
-    """Writes ``<workdir>/model/`` (process 0 only)."""
+def write_model_files(workdir: str | Path, encoder_dir: Path, tagger, labels: LabelVocab, *, dtype: str) -> None:
+    """Writes ``<workdir>/model/`` for ``tagger`` (any head), process 0 only."""
     if not is_main_process():
         return
     out = model_dir(workdir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(tagger.encoder.config.to_dict(), indent=2))
-    for name in TOKENIZER_FILES:
-        if (Path(encoder_dir) / name).is_file():
-            shutil.copyfile(Path(encoder_dir) / name, out / name)
+    copy_tokenizer(encoder_dir, out)
     (out / "labels.json").write_text(labels.to_json())
-    meta = {"dropout": float(tagger.dropout.rate), "constrained": bool(tagger.constrained), "dtype": dtype, "head": tagger.head_kind}
+    meta = {
+        "dropout": float(tagger.dropout.rate),
+        "constrained": bool(tagger.constrained),
+        "dtype": dtype,
+        "head": tagger.head_kind,
+    }
     (out / "tagger.json").write_text(json.dumps(meta, indent=2))
 
 
-def read_labels(workdir: str | Path) -> LabelVocab:
-    path = model_dir(workdir) / "labels.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: is {workdir} a jaxkd training workdir?")
-    return LabelVocab.from_json(path.read_text())
+def copy_tokenizer(source: str | Path, target: Path) -> None:
+    """Copies the tokenizer files of a model directory that it has."""
+    for name in TOKENIZER_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, target / name)
 
 
-def read_tagger_meta(workdir: str | Path) -> dict:
-    """``tagger.json``: dropout, constrained, dtype, head (runs from before
-    the softmax head: "crf")."""
-    return {"head": "crf", **json.loads((model_dir(workdir) / "tagger.json").read_text())}
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """What ``<workdir>/model/`` describes, read once, and the run's
+    checkpoints, opened once (read-only)."""
 
+    workdir: Path
+    encoder_config: BertConfig
+    labels: LabelVocab
+    head: str  # model.head
+    dropout: float
+    constrained: bool  # model.constraints
+    dtype: str  # model.dtype
+    encoder: SubwordEncoder  # the tokenizer and its window
 
-def abstract_tagger(workdir: str | Path, *, dtype: str | None = None) -> Tagger:
-    """The tagger described by ``<workdir>/model/``, with uninitialised weights
-    (to be filled from a checkpoint). ``dtype`` overrides the run's compute
-    dtype (e.g. ``"bfloat16"`` products for faster labelling)."""
-    config = BertConfig.from_json_file(model_dir(workdir) / "config.json")
-    meta = read_tagger_meta(workdir)
-    labels = read_labels(workdir)
-    dtype = dtype or meta["dtype"]
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
+    @cached_property
+    def checkpoints(self) -> Checkpoints:
+        return Checkpoints(self.workdir)
 
-    def make():
-        encoder = BertModel(config, rngs=nnx.Rngs(0), dtype=DTYPES[dtype])
-        return make_tagger(meta["head"], encoder, labels, dropout=meta["dropout"], constrained=meta["constrained"], rngs=nnx.Rngs(1))
+    @property
+    def finished(self) -> bool:
+        """The run wrote its results (it trained every epoch)."""
+        return (self.workdir / RESULTS).is_file()
 
-    model = nnx.eval_shape(make)
-    # eval_shape leaves every array abstract; the non-trained state must be real:
-    # the allowed moves, and a softmax head's zero transition scores.
-    for _, variable in nnx.iter_graph(model):
-        if isinstance(variable, Fixed) and isinstance(variable.get_value(), jax.ShapeDtypeStruct):
-            variable.set_value(jnp.zeros(variable.get_value().shape, variable.get_value().dtype))
-    if isinstance(model, Tagger):  # the span head has no allowed moves to set
-        allowed = labels.constraints() if meta["constrained"] else Constraints.none(len(labels))
-        model.allowed_transitions.set_value(jnp.asarray(allowed.transitions))
-        model.allowed_start.set_value(jnp.asarray(allowed.start))
-        model.allowed_end.set_value(jnp.asarray(allowed.end))
-    model.encoder.dropout_rngs = nnx.Rngs(0)["dropout"].fork()
-    return model
-
-
-# ---------------------------------------------------------------------------
-# the weights: <workdir>/checkpoints/
-# ---------------------------------------------------------------------------
-
-
-def _rank(metrics: dict) -> tuple:
-    """Higher is better: dev F1, then the earlier epoch."""
-    return (metrics["dev_f1"], -metrics["epoch"])
-
-
-class _LoopHandler(ocp.JsonCheckpointHandler):
-    """Orbax's JSON handler, with the tests' fault point inside a save (the
-    step's temporary directory exists; the arrays are being written)."""
-
-    async def async_save(self, directory, item=None, args=None):
-        _fault_point("writing")
-        return await super().async_save(directory, item, args)
-
-
-@ocp.args.register_with_handler(_LoopHandler, for_save=True)
-@dataclasses.dataclass
-class _LoopSave(ocp.args.JsonSave):
-    pass
-
-
-@ocp.args.register_with_handler(_LoopHandler, for_restore=True)
-@dataclasses.dataclass
-class _LoopRestore(ocp.args.JsonRestore):
-    pass
-
-
-class Checkpoints:
-    """The saved epochs of the run in ``workdir`` (see the module docstring).
-
-    ``writable=False`` opens them read-only (an absent directory is a run with
-    no checkpoint); ``writable=True`` creates the directory and removes what
-    a save cut short left behind.
-    """
-
-    def __init__(self, workdir: str | Path, *, writable: bool = False):
-        self.workdir = Path(workdir).absolute()
-        self.directory = self.workdir / "checkpoints"
-        _refuse_legacy(self.directory)
-        self._manager = None
-        if writable or self.directory.is_dir():
-            options = ocp.CheckpointManagerOptions(
-                best_fn=_rank,
-                best_mode="max",
-                preservation_policy=policies.AnyPreservationPolicy([policies.LatestN(n=1), policies.BestN(get_metric_fn=_rank, n=1)]),
-                enable_async_checkpointing=False,
-                create=writable,
-                cleanup_tmp_directories=writable,
-                save_root_metadata=writable,  # (orbax's read_only=True logs warnings on every open)
-            )
-            self._manager = ocp.CheckpointManager(self.directory, options=options)
-
-    def step(self, name: str) -> int | None:
-        """The epoch saved as ``name`` ("best" or "latest"); None if there is none."""
-        if name not in NAMES:
-            raise ValueError(f"a checkpoint is named {' or '.join(NAMES)}; got {name!r}")
-        if self._manager is None:
-            return None
-        return self._manager.best_step() if name == "best" else self._manager.latest_step()
-
-    def require(self, name: str) -> int:
-        step = self.step(name)
-        if step is None:
-            raise FileNotFoundError(f"{self.directory} holds no {name!r} checkpoint: train first (python -m jaxkd.train ... --workdir {self.workdir})")
-        return step
-
-    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_f1: float) -> None:
-        """Saves epoch ``epoch`` as a new step (all processes call it);
-        ``opt_state=None`` saves none (a step that cannot be resumed)."""
-        _fault_point("before-save")
-        items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
-        if opt_state is not None:
-            items["opt_state"] = ocp.args.StandardSave(opt_state)
-        self._manager.save(epoch, args=ocp.args.Composite(**items), metrics={"dev_f1": float(dev_f1), "epoch": epoch}, force=True)
-        self._manager.wait_until_finished()
-        _fault_point("committed")
-        step_dir = self.directory / str(epoch)
-        if is_main_process():
-            write_json(step_dir / DIGESTS, {item: _file_digests(step_dir / item) for item in items}, indent=0)
-        barrier("jaxkd-digests")
-        _fault_point("saved")
-
-    def restore(self, name: str, **templates) -> dict:
-        """The items named by keyword (``params=``, ``opt_state=``) of checkpoint
-        ``name``, each in its template's structure, dtypes and shardings; only
-        those items' files are read.
-
-        Raises:
-          FileNotFoundError: no such checkpoint.
-          ValueError: a template that does not fit (the first missing array, or
-            the first shape that differs, is named).
-          CheckpointError: damaged files (named).
-        """
-        step = self.require(name)
-        step_dir = self.directory / str(step)
-        digests = _read_digests(step_dir)
-        for item, template in templates.items():
-            _check_fits(step_dir / item, template)
-            if digests is not None:
-                check_files(step_dir / item, digests.get(item, {}))
-        args = ocp.args.Composite(**{item: ocp.args.StandardRestore(_abstract(t)) for item, t in templates.items()})
-        try:
-            restored = self._manager.restore(step, args=args)
-        except Exception as err:  # noqa: BLE001 - orbax/tensorstore raise many kinds
-            first = (str(err).strip().splitlines() or [""])[0][:300]
-            raise CheckpointError(f"{step_dir}: cannot be read ({type(err).__name__}: {first})") from None
-        return {item: restored[item] for item in templates}
-
-    def loop_state(self) -> dict | None:
-        """The loop state saved with ``latest`` (None without a checkpoint)."""
-        step = self.step("latest")
-        if step is None:
-            return None
-        path = self.directory / str(step) / "loop"
-        try:
-            return dict(self._manager.restore(step, args=ocp.args.Composite(loop=_LoopRestore()))["loop"])
-        except Exception as err:  # noqa: BLE001 - a missing or damaged file
-            raise CheckpointError(f"{path}: damaged ({type(err).__name__}: {err}); delete {self.directory} to start over") from None
-
-
-def _abstract(tree):
-    """Arrays to restore into: each leaf's shape and dtype, and its sharding
-    (the first local device for a leaf without one)."""
-    default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-
-    def one(leaf):
-        sharding = getattr(leaf, "sharding", None)
-        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding if isinstance(sharding, jax.sharding.Sharding) else default)
-
-    return jax.tree.map(one, tree)
-
-
-def _leaf_names(tree) -> dict[str, tuple]:
-    return {".".join(path_names(p)): tuple(getattr(leaf, "shape", ())) for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _check_fits(item_dir: Path, template) -> None:
-    """Refuses a template whose arrays differ from the saved item's, naming the first."""
-    try:
-        saved = _leaf_names(ocp.PyTreeCheckpointHandler().metadata(epath.Path(item_dir)))
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(f"{item_dir}: cannot be read ({type(err).__name__}: {str(err)[:300]})") from None
-    wanted = _leaf_names(template)
-    for name, shape in wanted.items():
-        if name not in saved:
-            raise ValueError(f"checkpoint {item_dir} does not fit the model: it has no array {name}")
-        if saved[name] != shape:
-            raise ValueError(f"checkpoint {item_dir} does not fit the model: {name} {list(saved[name])} where the model has {list(shape)}")
-    if len(saved) != len(wanted):
-        extra = next(n for n in saved if n not in wanted)
-        raise ValueError(f"checkpoint {item_dir} holds {len(saved)} arrays but the model expects {len(wanted)} (e.g. {extra})")
-
-
-# ---------------------------------------------------------------------------
-# file digests
-# ---------------------------------------------------------------------------
-
-
-def write_json(path: Path, value, *, indent: int = 2) -> None:
-    """Writes ``value`` as JSON to a temporary file, flushed to disk, then
-    renames it into place: a reader sees the old file or the new one, whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=indent)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def _file_digests(directory: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``directory``, by relative path."""
-    out = {}
-    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        out[str(file.relative_to(directory))] = digest.hexdigest()
-    return out
-
-
-def _read_digests(step_dir: Path) -> dict | None:
-    path = step_dir / DIGESTS
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise CheckpointError(f"{path}: damaged ({err})") from None
-
-
-def check_files(item_dir: Path, expected: dict[str, str]) -> None:
-    """Compares an item's files with their digests (before any is handed to
-    orbax, whose reader reports damage with stray tracebacks, or not at all)."""
-    found = _file_digests(item_dir)
-    for name, digest in expected.items():
-        if name not in found:
-            raise CheckpointError(f"{item_dir / name}: missing; the checkpoint is incomplete (restore it from a copy, or delete it to train again)")
-        if found[name] != digest:
-            raise CheckpointError(
-                f"{item_dir / name}: does not match the checksum it was saved with; the checkpoint is damaged "
-                "(restore it from a copy, or delete it to train again)"
-            )
-
-
-# ---------------------------------------------------------------------------
-# processes, legacy layout, test hooks
-# ---------------------------------------------------------------------------
-
-
-LEGACY_NAMES = ("best", "latest", "latest.old", "best.old")
-
-
-def is_legacy(directory: Path) -> bool:
-    """Checkpoints of jaxkd before 2026-11 (``checkpoints/best`` and ``latest``)."""
-    return any((directory / name / "structure.json").is_file() for name in LEGACY_NAMES)
-
-
-def _refuse_legacy(directory: Path) -> None:
-    if is_legacy(directory):
-        raise CheckpointError(
-            f"{directory} holds checkpoints in the layout of jaxkd before 2026-11 (best/ and latest/ directories); "
-            f"convert them once with: python -m jaxkd.convert_run {directory.parent}"
+    def tagger(self, dtype: str | None = None):
+        """The tagger described, with uninitialised weights (to be filled from
+        a checkpoint); ``dtype`` overrides the run's compute dtype."""
+        return abstract_tagger(
+            self.encoder_config, self.labels, head=self.head, dropout=self.dropout, constrained=self.constrained,
+            dtype=dtype or self.dtype,
         )
 
-
-def _fault_point(name: str) -> None:
-    """Test hook: ``JAXKD_KILL_AT=<n>`` kills the process (SIGKILL) at the n-th
-    point of the saves (counted from 1); ``JAXKD_FAULT_LOG`` lists them."""
-    target = os.environ.get("JAXKD_KILL_AT")
-    if not target:
-        return
-    global _FAULT_COUNT
-    _FAULT_COUNT += 1
-    log = os.environ.get("JAXKD_FAULT_LOG")
-    if log:
-        with open(log, "a") as f:
-            f.write(f"{_FAULT_COUNT} {name}\n")
-    if _FAULT_COUNT == int(target):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    def restore(self, name: str = "best", *, dtype: str | None = None) -> tuple[Split, Any]:
+        """(the tagger taken apart with :func:`~jaxkd.training.steps.split`,
+        the parameters of checkpoint ``name``); only the parameters are read."""
+        parts = split(self.tagger(dtype))
+        return parts, self.checkpoints.restore(name, params=parts.params)["params"]
 
 
-_FAULT_COUNT = 0
+def read_run(workdir: str | Path) -> RunFiles:
+    """The run in ``workdir``, described by its ``model/`` files.
 
-
-# ---------------------------------------------------------------------------
-# a trained tagger, restored
-# ---------------------------------------------------------------------------
+    Raises:
+      FileNotFoundError: ``workdir`` is not a jaxkd training workdir.
+    """
+    workdir = Path(workdir)
+    files = model_dir(workdir)
+    if not (files / "labels.json").is_file():
+        raise FileNotFoundError(f"{workdir} is not a jaxkd training workdir (no model/labels.json)")
+    meta = {"head": "crf", **json.loads((files / "tagger.json").read_text())}  # runs before the softmax head: crf
+    return RunFiles(
+        workdir=workdir,
+        encoder_config=BertConfig.from_json_file(files / "config.json"),
+        labels=LabelVocab.from_json((files / "labels.json").read_text()),
+        head=meta["head"],
+        dropout=meta["dropout"],
+        constrained=meta["constrained"],
+        dtype=meta["dtype"],
+        encoder=SubwordEncoder.from_pretrained(files),
+    )
 
 
 class Run(NamedTuple):
-    """A trained tagger restored from its workdir."""
+    """A trained tagger restored from its workdir (or from an hf export)."""
 
     workdir: Path
     labels: LabelVocab
-    encoder: Any  # SubwordEncoder
-    parts: Any  # steps.Split: graph definitions and the restored tagger's state
+    encoder: SubwordEncoder
+    parts: Split  # graph definitions and the restored tagger's state
     params: Any  # the checkpoint's parameters (replace parts.params)
 
     @property
     def tagger(self):
-        """The :class:`~jaxkd.models.tagger.Tagger` with the checkpoint's
-        weights, in eval mode."""
-        return _merge(self.parts.eval_def, self.params, self.parts.rest)
+        """The tagger (any head) with the checkpoint's weights, in eval mode."""
+        return merge(self.parts.eval_def, self.params, self.parts.rest)
 
 
 def restore_params(workdir: str | Path, name: str = "best", *, dtype: str | None = None):
-    """(the tagger taken apart with :func:`~jaxkd.training.steps.split`, the
-    parameters of checkpoint ``name``); only the parameters are read."""
-    parts = split(abstract_tagger(workdir, dtype=dtype))
-    params = Checkpoints(workdir).restore(name, params=parts.params)["params"]
-    return parts, params
+    """(the tagger taken apart, the parameters of checkpoint ``name``) of the
+    run in ``workdir``; only the parameters are read."""
+    return read_run(workdir).restore(name, dtype=dtype)
 
 
 def load_run(workdir: str | Path, checkpoint_name: str = "best", *, dtype: str | None = None) -> Run:
     """Restores the tagger of ``<workdir>`` from checkpoint ``checkpoint_name``
     ("best" or "latest"); ``dtype`` overrides the run's compute dtype."""
-    from jaxkd.data.tokenization import SubwordEncoder
+    files = read_run(workdir)
+    parts, params = files.restore(checkpoint_name, dtype=dtype)
+    return Run(files.workdir, files.labels, files.encoder, parts, params)
 
-    workdir = Path(workdir)
-    if not (model_dir(workdir) / "labels.json").is_file():
-        raise FileNotFoundError(f"{workdir} is not a jaxkd training workdir (no model/labels.json)")
-    parts, params = restore_params(workdir, checkpoint_name, dtype=dtype)
-    encoder = SubwordEncoder.from_pretrained(model_dir(workdir))
-    return Run(workdir, read_labels(workdir), encoder, parts, params)

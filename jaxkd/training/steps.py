@@ -22,7 +22,7 @@ import optax
 from flax import nnx
 
 from jaxkd import losses, methods
-from jaxkd.losses import CRFScores
+from jaxkd.crf import CRFScores
 from jaxkd.models.tagger import Tagger
 
 
@@ -102,22 +102,21 @@ def _with_dropout_key(rest, key):
     return jax.tree_util.tree_map_with_path(put, rest)
 
 
-def _merge(graphdef, params, rest, dropout_key=None) -> Tagger:
+def merge(graphdef, params, rest, dropout_key=None) -> Tagger:
+    """The tagger of a graph definition and its state (``dropout_key``: its
+    dropout stream reset to that key, see :func:`dropout_key`)."""
     if dropout_key is not None:
         rest = _with_dropout_key(rest, dropout_key)
     return nnx.merge(graphdef, params, rest)
 
 
 def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
-    """The method's distillation term of a batch (:data:`jaxkd.methods.REGISTRY`),
+    """The method's distillation term of a batch (:func:`jaxkd.methods.scenario`),
     from the teacher ``targets`` of the batch (its targets type)."""
-    method = methods.get(spec.method)
-    kd = method.kd_for(spec.head)
-    if kd is None:
-        raise ValueError(f"no distillation term for method {spec.method!r} and a {spec.head} student")
+    scenario = methods.require(spec.method, spec.head, spec.teacher_head)
     if spec.targets_in_step:
-        targets = targets.derive(method, spec, mask)
-    return kd(spec, student, mask, targets, constraints)
+        targets = targets.derive(methods.get(spec.method), spec, mask)
+    return scenario.kd(spec, student, mask, targets, constraints)
 
 
 def objective(spec: DistillSpec, model, batch, targets, lam, *, use_kd: bool, use_nll: bool):
@@ -162,7 +161,9 @@ class OptimizerSettings(NamedTuple):
 _COMPILED: dict = {}
 
 
-def _cached(key, build):
+def shared(key, build):
+    """``build()`` once per process for ``key`` (compiled functions whose
+    jit caches every later caller then reuses)."""
     if key not in _COMPILED:
         _COMPILED[key] = build()
     return _COMPILED[key]
@@ -178,13 +179,13 @@ def student_fns(parts: Split, spec: DistillSpec, optimizer: OptimizerSettings | 
     if optimizer is None or isinstance(optimizer, OptimizerSettings):
         key = ("student", parts.train_def, parts.eval_def, spec, optimizer)
         transformation = None if optimizer is None else make_optimizer(parts.params, **optimizer._asdict())
-        return _cached(key, lambda: _student_fns(parts, spec, transformation))
+        return shared(key, lambda: _student_fns(parts, spec, transformation))
     return _student_fns(parts, spec, optimizer)
 
 
 def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation | None) -> StudentFns:
     def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll):
-        model = _merge(parts.train_def, params, rest, key)
+        model = merge(parts.train_def, params, rest, key)
         return objective(spec, model, batch, targets, lam, use_kd=use_kd, use_nll=use_nll)
 
     @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"), donate_argnums=(0, 2))
@@ -199,7 +200,7 @@ def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTrans
 
     @jax.jit
     def decode(params, rest, batch):
-        model = _merge(parts.eval_def, params, rest)
+        model = merge(parts.eval_def, params, rest)
         return model.decode(model(batch), batch.word_mask)
 
     return StudentFns(train_step, forward_loss, decode, optimizer)
@@ -209,26 +210,23 @@ def teacher_fn(parts: Split, spec: DistillSpec):
     """Compiled ``(params, rest, batch) -> targets``: what the method needs from
     the teacher for one batch (teacher in eval mode, no gradient); shared by
     every call with the same graph and method."""
-    return _cached(("teacher", parts.eval_def, spec), lambda: _teacher_fn(parts, spec))
+    return shared(("teacher", parts.eval_def, spec), lambda: _teacher_fn(parts, spec))
 
 
 def _teacher_fn(parts: Split, spec: DistillSpec):
-    method = methods.get(spec.method)
-    make_targets = method.targets_for(spec.head, spec.teacher_head)
-    if make_targets is None:
-        raise ValueError(f"method {spec.method!r} has no targets from a {spec.teacher_head} teacher for a {spec.head} student")
-    if spec.targets_in_step and not method.in_step:
-        raise ValueError(f"method {spec.method!r} cannot compute its targets inside the step")
+    scenario = methods.require(spec.method, spec.head, spec.teacher_head)
+    if spec.targets_in_step and not scenario.in_step:
+        raise ValueError(f"method {spec.method!r} cannot compute its targets inside the step here")
 
     @jax.jit
     def targets(params, rest, batch):
-        model = _merge(parts.eval_def, params, rest)
+        model = merge(parts.eval_def, params, rest)
         scores = jax.lax.stop_gradient(model(batch))
         if spec.teacher_head == "span":
-            return make_targets(spec, model, scores, batch.word_mask)
+            return scenario.targets(spec, model, scores, batch.word_mask)
         if spec.targets_in_step:  # the step computes the targets from these
             return methods.TeacherScores.of(scores, model.constraints)
-        return make_targets(spec, scores, batch.word_mask, model.constraints)
+        return scenario.targets(spec, scores, batch.word_mask, model.constraints)
 
     return targets
 

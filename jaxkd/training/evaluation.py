@@ -1,0 +1,65 @@
+"""A trained tagger's tags of every word of a split, their entity scores, and
+the content of ``results.json`` (the best dev epoch scored on dev and test)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from jaxkd.data.pipeline import EncodedCorpus
+from jaxkd.evaluate import entity_scores
+from jaxkd.training.mesh import Placement
+from jaxkd.training.state import RunState
+
+
+def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *,
+                  place: Placement | None = None) -> list[list[str]]:
+    """The decoded tags of every word of a split, as label strings per sentence
+    (``place``: where the parameters are, e.g. a mesh over several processes)."""
+    batches = encoded.batches(split_name, batch_size, shuffle=False)
+    if place is None:
+        values = [np.asarray(decode(params, rest, b)) for b in batches]
+    else:
+        values = [place.to_host(decode(params, rest, place.rows(b))) for b in batches]
+    per_sentence = encoded.stitch(split_name, batches, values)
+    return [encoded.corpus.labels.decode(ids) for ids in per_sentence]
+
+
+def score_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *,
+                place: Placement | None = None) -> dict:
+    """Entity-level precision, recall and F1 of a split (:func:`jaxkd.evaluate.entity_scores`)."""
+    pred = predict_split(decode, params, rest, encoded, split_name, batch_size, place=place)
+    gold = [list(s.tags) for s in encoded.corpus.splits[split_name]]
+    return entity_scores(gold, pred)
+
+
+def score(state: RunState, params, split_name: str) -> dict:
+    """:func:`score_split` of the run's tagger with ``params``."""
+    return score_split(state.fns.decode, params, state.rest, state.encoded, split_name,
+                       state.config.train.eval_batch_size, place=state.placement)
+
+
+def final_results(state: RunState, targets) -> dict:
+    """The best dev epoch scored on dev and test, with the run's history
+    (``targets``: the teacher's, :class:`jaxkd.training.teacher.Targets`)."""
+    config = state.config
+    best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
+    return {
+        "mode": config.mode,
+        "method": state.spec.method,
+        "dataset": state.corpus.name,
+        "encoder": str(config.model.checkpoint),
+        "num_layers": config.model.num_layers or None,
+        "best_epoch": state.best["epoch"] + 1,
+        "dev": score(state, best_params, "dev"),
+        "test": score(state, best_params, "test"),
+        "epochs": state.history,
+        "teacher_cache_s": targets.cache_s,
+        "teacher_cache_reused": targets.reused,
+        "targets_in_step": state.spec.targets_in_step,
+        "timing_note": "seconds of compiled calls after warm-up; student_backward_s = train step - forward",
+        "notes": list(state.corpus.notes),
+        "device": str(jax.devices()[0].device_kind),
+        "mesh": state.placement.describe(),
+        "jax_version": jax.__version__,
+    }

@@ -1,0 +1,110 @@
+"""The state of a training run as it goes, its errors, and what carries over
+from an interrupted run in the same workdir (its configuration, its latest
+checkpoint and loop state)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from jaxkd import config as config_keys
+from jaxkd import losses
+from jaxkd.data.pipeline import EncodedCorpus
+from jaxkd.training.checkpoints import Checkpoints, write_json
+from jaxkd.training.mesh import Placement, is_main_process
+from jaxkd.training.steps import DistillSpec, Split
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (bad configuration, NaN loss, incompatible teacher)."""
+
+
+def log(msg: str) -> None:
+    """A line on standard error (from process 0 alone, with several)."""
+    if is_main_process():
+        print(msg, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass
+class RunState:
+    """What the steps of a run share; ``params``, ``opt_state``, ``history`` and
+    ``best`` change as it trains."""
+
+    config: Any
+    workdir: Path
+    spec: DistillSpec
+    corpus: Any
+    encoded: EncodedCorpus
+    parts: Split
+    fns: Any  # steps.StudentFns
+    placement: Placement  # one device, or a mesh (data parallel)
+    checkpoints: Checkpoints  # <workdir>/checkpoints, writable
+    steps_per_epoch: int  # labelled + unlabelled batches of a distilling epoch (dropout keys)
+    unlabeled_per_epoch: int  # unlabelled batches in an epoch whose lambda is above 0
+    params: Any
+    opt_state: Any
+    history: list = dataclasses.field(default_factory=list)
+    best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_f1": -1.0})
+    start_epoch: int = 0
+
+    @property
+    def rest(self):
+        return self.parts.rest
+
+    @property
+    def distilling(self) -> bool:
+        return self.config.mode == "student" and self.spec.method != "vanilla"
+
+    def kd_lambda(self, epoch: int) -> float:
+        """The weight of the KD term in ``epoch`` (0 when not distilling)."""
+        c = self.config
+        if not self.distilling:
+            return 0.0
+        return losses.kd_weight(c.distill.lambda_schedule, epoch, c.train.epochs, c.distill.lambda_value)
+
+
+def pin_config(workdir: Path, config) -> None:
+    """Writes the run's ``config.json``. Only a run that saved a checkpoint
+    pins its configuration: another one is refused unless it changes only the
+    resumable keys (:data:`jaxkd.config.RESUMABLE_KEYS`; noted)."""
+    saved = workdir / "config.json"
+    new = json.loads(config.to_json())
+    if saved.is_file():
+        try:
+            old = json.loads(saved.read_text())
+        except ValueError:
+            old = {}
+        diff = config_keys.changed_keys(old, new)
+        pinned = Checkpoints(workdir).step("latest") is not None
+        resumable = config_keys.RESUMABLE_KEYS
+        if diff and pinned and not set(diff) <= resumable:
+            raise TrainingError(
+                f"{workdir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+                "use a new --workdir, or the same configuration to resume "
+                f"(a resumed run may change only {', '.join(sorted(resumable))})"
+            )
+        if diff:
+            what = "resuming with" if pinned else "it saved no checkpoint; starting again with"
+            log(f"[jaxkd] note: {workdir}: {what} a changed configuration ({', '.join(diff)})")
+    if is_main_process():
+        write_json(saved, new)
+
+
+def restore_latest(state: RunState, allowed: bool) -> None:
+    """Restores the latest checkpoint and the loop state saved with it, if any
+    (``allowed=False``: refuses a workdir that holds one)."""
+    saved = state.checkpoints.loop_state()  # committed with the weights of `latest`
+    if saved is None:
+        return
+    if not allowed:
+        raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
+    # Restored into the templates' shardings (this run's mesh, whatever the saving
+    # run's); replicated again for the optimizer's scalars, which optax creates
+    # on one device and orbax then commits there.
+    restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
+    state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
+    state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
+    log(f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} (best dev F1 so far {state.best['dev_f1']:.2f})")
