@@ -17,8 +17,8 @@ per-word softmax head or a biaffine span head instead of the CRF
 ``teacher-span`` (Structural KD's scenarios 2, 3 and 4).
 """
 
-from jaxkd.presets import STUDENTS, demo_config
 from jaxkd.models.heads import HEADS
+from jaxkd.presets import STUDENTS, demo_config
 
 TRAIN_SENTENCES = 1000
 
@@ -32,9 +32,14 @@ def get_config(arg: str = "teacher"):
     if model == "teacher" and not variant:
         c = demo_config("teacher", train_sentences=TRAIN_SENTENCES, epochs=4)
     elif model in STUDENTS and variant:
-        c = demo_config("student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=STUDENTS[model].epochs, student=model)
+        c = demo_config(
+            "student", variant, "", train_sentences=TRAIN_SENTENCES, epochs=STUDENTS[model].epochs, student=model
+        )
     else:
-        raise ValueError(f"argument must be 'teacher[-HEAD]' or STUDENT[-HEAD]/VARIANT with STUDENT in {sorted(STUDENTS)}; got {arg!r}")
+        raise ValueError(
+            f"argument must be 'teacher[-HEAD]' or STUDENT[-HEAD]/VARIANT with STUDENT in {sorted(STUDENTS)}; "
+            f"got {arg!r}"
+        )
     c.model.head = head
     if head == "softmax":
         c.distill.fit_head = False  # a CRF student's initialisation

@@ -73,9 +73,13 @@ def convert(workdir: str | Path) -> tuple[int, int]:
     elif is_legacy(kept):  # a conversion cut short: start it again
         old = kept
     else:
-        raise CheckpointError(f"{new} holds no checkpoints of the old layout (best/ and latest/ with structure.json): nothing to convert")
+        raise CheckpointError(
+            f"{new} holds no checkpoints of the old layout (best/ and latest/ with structure.json): nothing to convert"
+        )
     latest, best = _legacy_dir(old, "latest"), _legacy_dir(old, "best")
-    state_file = next((p for p in (latest / "state.json" if latest else None, old / "state.json") if p and p.is_file()), None)
+    state_file = next(
+        (p for p in (latest / "state.json" if latest else None, old / "state.json") if p and p.is_file()), None
+    )
     if latest is None or best is None or state_file is None:
         raise CheckpointError(f"{old}: the old layout needs best/, latest/ and the loop state; this run has "
                               f"{', '.join(p.name for p in sorted(old.iterdir()))}")
@@ -93,8 +97,12 @@ def convert(workdir: str | Path) -> tuple[int, int]:
     checkpoints = Checkpoints(workdir, writable=True)
     if best_epoch != epoch:
         loop = {"epoch": best_epoch, "history": history[: best_epoch + 1], "best": state["best"]}
-        checkpoints.save(best_epoch, params=best_params, opt_state=None, loop_state=loop, dev_f1=state["best"]["dev_f1"])
-    checkpoints.save(epoch, params=tree["params"], opt_state=tree["opt_state"], loop_state=state, dev_f1=history[epoch]["dev_f1"])
+        checkpoints.save(
+            best_epoch, params=best_params, opt_state=None, loop_state=loop, dev_f1=state["best"]["dev_f1"]
+        )
+    checkpoints.save(
+        epoch, params=tree["params"], opt_state=tree["opt_state"], loop_state=state, dev_f1=history[epoch]["dev_f1"]
+    )
     return best_epoch, epoch
 
 

@@ -40,13 +40,20 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     t = summary["teacher"]
     print("\nTable 1 (style): entity-level micro P / R / F1 on WNUT-16 (percent; best dev epoch)", file=out)
     print(f"{'model':<28}{'dev F1':>8}{'test P':>8}{'test R':>8}{'test F1':>9}", file=out)
-    print(f"{'teacher MiniLM-L6 (6 layers)':<28}{t['dev']['f1']:8.2f}{t['test']['precision']:8.2f}{t['test']['recall']:8.2f}{t['test']['f1']:9.2f}", file=out)
+    print(
+        f"{'teacher MiniLM-L6 (6 layers)':<28}{t['dev']['f1']:8.2f}"
+        f"{t['test']['precision']:8.2f}{t['test']['recall']:8.2f}{t['test']['f1']:9.2f}",
+        file=out,
+    )
     setup = summary.get("student_setup", {})
     if setup.get("unlabeled"):
         print("(the distilling students also learnt from the unused training tweets, as unlabelled text)", file=out)
     for method, s in summary["students"].items():
         name = " ".join(filter(None, ("student", setup.get("name"), method)))
-        print(f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}", file=out)
+        print(
+            f"{name:<28}{s['dev']['f1']:8.2f}{s['test']['precision']:8.2f}{s['test']['recall']:8.2f}{s['test']['f1']:9.2f}",
+            file=out,
+        )
     students = summary["students"]
     if "vanilla" in students:
         v = students["vanilla"]["test"]["f1"]
@@ -56,19 +63,35 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
                 print(f", {method} {s['test']['f1'] - v:+.2f}", end="", file=out)
         print(file=out)
     print("\nTable 2 (style): seconds per training epoch by phase (median epoch; compiled, after warm-up)", file=out)
-    print(f"{'method':<22}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>9}{'x vanilla':>10}", file=out)
+    print(
+        f"{'method':<22}{'teacher fwd':>12}{'student fwd':>12}{'student bwd':>12}{'total':>9}{'x vanilla':>10}",
+        file=out,
+    )
     base = summary["students"].get("vanilla", {}).get("epoch_seconds", {}).get("total_s")
     for method, s in summary["students"].items():
         e = s["epoch_seconds"]
         ratio = f"{e['total_s'] / base:9.2f}x" if base else "-"
-        print(f"{method:<22}{e['teacher_forward_s']:12.2f}{e['student_forward_s']:12.2f}{e['student_backward_s']:12.2f}{e['total_s']:9.2f}{ratio:>10}", file=out)
-    cached = {m: s.get("teacher_cache_s", 0.0) for m, s in summary["students"].items() if s.get("teacher_cache_s", 0.0) > 0}
+        print(
+            f"{method:<22}{e['teacher_forward_s']:12.2f}{e['student_forward_s']:12.2f}{e['student_backward_s']:12.2f}{e['total_s']:9.2f}{ratio:>10}",
+            file=out,
+        )
+    cached = {
+        m: s.get("teacher_cache_s", 0.0) for m, s in summary["students"].items() if s.get("teacher_cache_s", 0.0) > 0
+    }
     if cached:
         passes = ", ".join(f"{m} {v:.1f}s" for m, v in cached.items())
-        print(f"teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 ({passes})", file=out)
+        print(
+            "teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 "
+            f"({passes})",
+            file=out,
+        )
     print("student fwd = loss only; student bwd = compiled train step minus the forward (docs/measuring.md)", file=out)
     if setup.get("unlabeled"):
-        print("a distilling student's epoch also runs its unlabelled batches (as many as its labelled ones): about twice vanilla's steps", file=out)
+        print(
+            "a distilling student's epoch also runs its unlabelled batches (as many as its labelled ones): "
+            "about twice vanilla's steps",
+            file=out,
+        )
 
 
 def _arguments(argv):
@@ -105,7 +128,8 @@ def _start_clock() -> tuple[float, bool]:
 def _runs(args, workdir: Path, t0: float) -> dict:
     """Trains the teacher, then a student per method; returns the summary."""
     setup = STUDENTS[args.student]
-    about = f"{setup.checkpoint}, {'all' if not setup.num_layers else f'first {setup.num_layers}'} layers, {args.student_epochs} epochs"
+    layers = "all" if not setup.num_layers else f"first {setup.num_layers}"
+    about = f"{setup.checkpoint}, {layers} layers, {args.student_epochs} epochs"
     if args.unlabeled:
         about += ", + unused tweets unlabelled"
     print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} "
@@ -122,7 +146,10 @@ def _runs(args, workdir: Path, t0: float) -> dict:
     }
     for i, method in enumerate(METHODS):
         elapsed = time.perf_counter() - t0
-        print(f"[demo] 2/2 student {i + 1}/{len(METHODS)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)", flush=True)
+        print(
+            f"[demo] 2/2 student {i + 1}/{len(METHODS)}: '{method}' ({about}; {elapsed / 60:.1f} min so far)",
+            flush=True,
+        )
         cfg = demo_config(
             "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=args.student_epochs,
             student=args.student, unlabeled=args.unlabeled,
@@ -157,7 +184,10 @@ def main(argv=None) -> int:
     print_tables(summary)
     setup = " (environment set-up included)" if started else ""
     print(f"\n[demo] done in {summary['minutes']:.1f} min{setup}. Summary: {workdir / 'summary.json'}")
-    print(f"[demo] checkpoints: {workdir}/<run>/checkpoints/ (best and latest epochs); results: {workdir}/<run>/results.json")
+    print(
+        f"[demo] checkpoints: {workdir}/<run>/checkpoints/ (best and latest epochs); "
+        f"results: {workdir}/<run>/results.json"
+    )
     print(f"[demo] TensorBoard: tensorboard --logdir {workdir}")
     return 0
 

@@ -33,10 +33,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True, help="a training run's workdir")
     parser.add_argument("--out", required=True, help="the directory to create")
-    parser.add_argument("--format", default="hf", choices=("hf", "jax"), help="hf: a Hugging Face-style directory; jax: jax.export (StableHLO)")
+    parser.add_argument(
+        "--format",
+        default="hf",
+        choices=("hf", "jax"),
+        help="hf: a Hugging Face-style directory; jax: jax.export (StableHLO)",
+    )
     parser.add_argument("--checkpoint", default="best", choices=("best", "latest"))
     parser.add_argument("--batch-size", type=int, default=32, help="jax: rows per call of the exported function")
-    parser.add_argument("--platforms", default="cpu,cuda", help="jax: platforms the function is lowered for (comma-separated: cpu, cuda, rocm, tpu)")
+    parser.add_argument(
+        "--platforms",
+        default="cpu,cuda",
+        help="jax: platforms the function is lowered for (comma-separated: cpu, cuda, rocm, tpu)",
+    )
     args = parser.parse_args(argv)
     logging.set_verbosity(logging.WARNING)
     try:
@@ -44,7 +53,9 @@ def main(argv=None) -> int:
             out = export_hf(args.workdir, args.out, checkpoint=args.checkpoint)
         else:
             platforms = tuple(p.strip() for p in args.platforms.split(",") if p.strip())
-            out = export_jax(args.workdir, args.out, checkpoint=args.checkpoint, batch_size=args.batch_size, platforms=platforms)
+            out = export_jax(
+                args.workdir, args.out, checkpoint=args.checkpoint, batch_size=args.batch_size, platforms=platforms
+            )
     except (ExportError, FileNotFoundError, ValueError) as err:
         print(f"jaxkd.export: error: {err}", file=sys.stderr)
         return 2

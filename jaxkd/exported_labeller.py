@@ -27,9 +27,11 @@ import numpy as np
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
+HERE = Path(__file__).resolve().parent  # the export directory this file was written into
+
 
 class ExportedTagger:
-    def __init__(self, directory: str | Path = Path(__file__).resolve().parent):
+    def __init__(self, directory: str | Path = HERE):
         directory = Path(directory)
         self.meta = json.loads((directory / "export.json").read_text())
         self.labels = self.meta["labels"]
@@ -45,7 +47,9 @@ class ExportedTagger:
         default = jax.devices()[0].platform
         names = {"gpu": ("cuda", "rocm")}.get(default, (default,))
         exported = self.meta["platforms"]
-        self.device = None if any(n in exported for n in names) else jax.devices("cpu")[0] if "cpu" in exported else None
+        self.device = (
+            None if any(n in exported for n in names) else jax.devices("cpu")[0] if "cpu" in exported else None
+        )
 
     def sub_words(self, words: list[str]) -> tuple[list[int], list[int]]:
         """(ids ``[CLS] ... [SEP]``, position of each word's first sub-word)."""

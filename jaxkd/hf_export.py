@@ -109,7 +109,9 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
         save_file(crf_tensors(tagger), str(tmp / "crf.safetensors"))
         copy_tokenizer(model_dir(workdir), tmp)
         head_note = SOFTMAX_NOTE if tagger.head_kind == "softmax" else ""
-        (tmp / "README.md").write_text(DECODING_NOTE.format(name=out.name, workdir=workdir, checkpoint=checkpoint, head_note=head_note))
+        (tmp / "README.md").write_text(
+            DECODING_NOTE.format(name=out.name, workdir=workdir, checkpoint=checkpoint, head_note=head_note)
+        )
 
     return write_dir(out, fill)
 
@@ -124,7 +126,9 @@ def read_hf(path: str | Path, *, dtype: str | None = None):
     path = Path(path)
     for name in ("config.json", "model.safetensors", "crf.safetensors"):
         if not (path / name).is_file():
-            raise FileNotFoundError(f"{path} has no {name}: not an hf export of jaxkd (python -m jaxkd.export --format hf)")
+            raise FileNotFoundError(
+                f"{path} has no {name}: not an hf export of jaxkd (python -m jaxkd.export --format hf)"
+            )
     config = json.loads((path / "config.json").read_text())
     id2label = config.get("id2label") or {}
     labels = LabelVocab(tuple(id2label[str(i)] for i in range(len(id2label))))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxkd.data.batching import Buckets, make_batches
 from jaxkd.crf import CRFScores
+from jaxkd.data.batching import Buckets, make_batches
 from jaxkd.models.heads import unsupported
 from jaxkd.training.run_dir import Run, load_run
 
@@ -36,7 +36,10 @@ def sentence_scores(run: Run, words: list[str]) -> CRFScores:
         raise ValueError(refusal)
     rows = run.encoder.encode([list(words)])
     if len(rows) != 1:
-        raise ValueError(f"the sentence needs {len(rows)} encoder windows; inspect a shorter one (at most {run.encoder.window} sub-words)")
+        raise ValueError(
+            f"the sentence needs {len(rows)} encoder windows; inspect a shorter one "
+            f"(at most {run.encoder.window} sub-words)"
+        )
     buckets = Buckets.fit(rows, run.encoder.window, min_length=16)
     (batch,) = make_batches(rows, buckets, 1, pad_id=run.encoder.pad_id, filler_ids=run.encoder.filler_ids)
     s = jax.device_get(run.tagger(batch))

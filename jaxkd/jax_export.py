@@ -84,7 +84,10 @@ def export_jax(
     param_specs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in params.items()}
     blobs = {}
     for t, w in bucket_shapes(run.encoder.window):
-        specs = [jax.ShapeDtypeStruct((batch_size, n), d) for n, d in ((t, np.int32), (t, np.int32), (w, np.int32), (w, np.bool_))]
+        specs = [
+            jax.ShapeDtypeStruct((batch_size, n), d)
+            for n, d in ((t, np.int32), (t, np.int32), (w, np.int32), (w, np.bool_))
+        ]
         exported = jax.export.export(function, platforms=platforms)(param_specs, *specs)
         blobs[(t, w)] = exported.serialize()
     encoder = run.encoder

@@ -98,7 +98,9 @@ class TrainedTagger:
             texts = [texts]
         return self.label([t.split() for t in texts], **options)
 
-    def label(self, sentences: Sequence[Sequence[str]], *, batch_size: int | None = None, marginals: bool = False) -> list[Labelled]:
+    def label(
+        self, sentences: Sequence[Sequence[str]], *, batch_size: int | None = None, marginals: bool = False
+    ) -> list[Labelled]:
         """Labels tokenised sentences.
 
         Args:
@@ -115,7 +117,9 @@ class TrainedTagger:
                 raise ValueError(f"sentence {i}: every word must be a non-blank string; got {s!r}")
         present = [i for i, s in enumerate(sentences) if s]
         tag_ids, probs = self._run([sentences[i] for i in present], batch_size or self.batch_size, marginals)
-        out = [Labelled(s, [], [], np.zeros((0, len(self.labels)), np.float32) if marginals else None) for s in sentences]
+        out = [
+            Labelled(s, [], [], np.zeros((0, len(self.labels)), np.float32) if marginals else None) for s in sentences
+        ]
         for k, i in enumerate(present):
             tags = self.run.labels.decode(tag_ids[k])
             out[i] = Labelled(sentences[i], tags, entities_of(sentences[i], tags), probs[k] if marginals else None)
@@ -126,7 +130,9 @@ class TrainedTagger:
         ``encode``) in: sorted by length, each of the smallest bucket shape
         that holds it (:func:`jaxkd.data.batching.sorted_batches`)."""
         encoder = self.run.encoder
-        return sorted_batches(rows, self.buckets, batch_size or self.batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids)
+        return sorted_batches(
+            rows, self.buckets, batch_size or self.batch_size, pad_id=encoder.pad_id, filler_ids=encoder.filler_ids
+        )
 
     def _run(self, sentences: list[list[str]], batch_size: int, marginals: bool):
         """Per-sentence tag ids (and marginals) from the compiled functions."""
@@ -158,7 +164,9 @@ def _posteriors_fn(parts):
     return posteriors
 
 
-def load_tagger(path: str | Path, *, checkpoint: str = "best", batch_size: int = 64, dtype: str | None = None) -> TrainedTagger:
+def load_tagger(
+    path: str | Path, *, checkpoint: str = "best", batch_size: int = 64, dtype: str | None = None
+) -> TrainedTagger:
     """A trained run's tagger, ready to label text.
 
     Args:

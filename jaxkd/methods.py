@@ -174,7 +174,9 @@ def _kbest_token_kd(spec, student: CRFScores, mask, t: KBestTargets, constraints
 
 
 def _posterior_targets(spec, s: CRFScores, mask, constraints) -> UnaryTargets:
-    unary, _ = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
+    unary, _ = losses.teacher_marginals(
+        s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
+    )
     return UnaryTargets(unary)
 
 
@@ -193,12 +195,15 @@ def _unary_token_kd(spec, student: CRFScores, mask, t: UnaryTargets, constraints
 
 
 def _pair_targets(spec, s: CRFScores, mask, constraints) -> PairTargets:
-    marginals = losses.teacher_marginals(s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
+    marginals = losses.teacher_marginals(
+        s, mask, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm
+    )
     return PairTargets(*marginals)
 
 
 def _pair_kd(spec, student: CRFScores, mask, t: PairTargets, constraints):
-    per = losses.structkd(student, mask, t.unary, t.pairwise, temperature=spec.temperature, constraints=constraints, algorithm=spec.algorithm)
+    per = losses.structkd(student, mask, t.unary, t.pairwise, temperature=spec.temperature, constraints=constraints,
+                          algorithm=spec.algorithm)
     return jnp.sum(per) / losses.real_rows(mask)
 
 
@@ -218,17 +223,18 @@ REGISTRY = {
         Method("vanilla", "gold NLL only"),
         # A softmax student's scores are a CRF's with zero transitions: the
         # efficient term is the same (its pair scores are its logits).
-        Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd, fits_head=True,
-               token_kd=_scores_kd),
+        Method("efficient", "efficient sub-structured KD (Lin et al. 2022)", _scores_targets, _scores_kd,
+               fits_head=True, token_kd=_scores_kd),
         Method("kbest", "K-best KD (Kim and Rush 2016)", _kbest_targets, _kbest_kd, learns_distribution=True,
                token_kd=_kbest_token_kd),
-        Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd, learns_distribution=True,
-               token_kd=_unary_token_kd, span_targets=_span_unary_targets, span_token_targets=_span_unary_targets),
+        Method("posterior", "posterior KD (Wang et al. 2020)", _posterior_targets, _posterior_kd,
+               learns_distribution=True, token_kd=_unary_token_kd, span_targets=_span_unary_targets,
+               span_token_targets=_span_unary_targets),
         # From a span teacher (scenario 4): its BIO marginals, unary for a
         # softmax student, unary and pairwise for a CRF student.
-        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd, learns_distribution=True, in_step=True,
-               token_targets=_posterior_targets, token_kd=_unary_token_kd, span_targets=_span_pair_targets,
-               span_token_targets=_span_unary_targets),
+        Method("structkd", "factorised structural KD (Wang et al. 2021)", _pair_targets, _pair_kd,
+               learns_distribution=True, in_step=True, token_targets=_posterior_targets, token_kd=_unary_token_kd,
+               span_targets=_span_pair_targets, span_token_targets=_span_unary_targets),
     )
 }
 METHODS = tuple(REGISTRY)
@@ -247,7 +253,8 @@ def get(name: str) -> Method:
 
 # Structural KD's scenarios (Wang et al. 2021) by (teacher head, student head);
 # a pair not listed (softmax -> softmax: token-level KD) is none of the four.
-SCENARIOS = {("crf", "crf"): 1, ("crf", "softmax"): 2, ("softmax", "crf"): 3, ("span", "crf"): 4, ("span", "softmax"): 4}
+SCENARIOS = {("crf", "crf"): 1, ("crf", "softmax"): 2, ("softmax", "crf"): 3, ("span", "crf"): 4,
+             ("span", "softmax"): 4}
 
 # Why a method cannot learn from a span teacher.
 SPAN_TEACHER_GAPS = {
@@ -326,7 +333,8 @@ def scenario(
         targets = m.span_targets if student_head == "crf" else m.span_token_targets
         if targets is None:
             return Refused(
-                f"{method!r} cannot learn from the span teacher: {SPAN_TEACHER_GAPS.get(method, 'it has no targets from one')}. "
+                f"{method!r} cannot learn from the span teacher: "
+                f"{SPAN_TEACHER_GAPS.get(method, 'it has no targets from one')}. "
                 "A span teacher gives its per-word BIO marginals (Structural KD's scenario 4): use "
                 "--config.distill.method=posterior or structkd"
             )

@@ -33,7 +33,9 @@ from absl import logging
 
 from jaxkd.data.conll import DOCSTART, ColumnCountError, Dialect, read_columns
 from jaxkd.evaluate import entity_scores, format_scores
+from jaxkd.labeling import load_tagger
 from jaxkd.progress import progress
+from jaxkd.training.compiles import use_persistent_cache
 
 INPUT_FORMATS = ("auto", "text", "conll")
 OUTPUT_FORMATS = ("conll", "jsonl", "tags")
@@ -187,8 +189,6 @@ def label(
     workdir: str | Path, sentences: list[list[str]], *, batch_size: int = 64, checkpoint_name: str = "best"
 ) -> list[list[str]]:
     """Predicted tag strings for every word of every sentence (:func:`jaxkd.load_tagger`)."""
-    from jaxkd.labeling import load_tagger  # JAX-heavy, as in main
-
     try:
         tagger = load_tagger(workdir, checkpoint=checkpoint_name, batch_size=batch_size)
     except FileNotFoundError as err:
@@ -207,10 +207,6 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--progress", default="auto", choices=("auto", "always", "lines", "never"))
     args = parser.parse_args(argv)
-    # JAX-heavy: imported here so that --help and the parsing above stay fast.
-    from jaxkd.labeling import load_tagger
-    from jaxkd.training.compiles import use_persistent_cache
-
     logging.set_verbosity(logging.WARNING)
     use_persistent_cache("auto")  # a later call with the same shapes loads, not compiles
     try:

@@ -51,7 +51,9 @@ def _start_processes() -> None:
     """jax.distributed, before any other JAX work, when the flags ask for it."""
     given = [_COORDINATOR.value is not None, _NUM_PROCESSES.value is not None, _PROCESS_ID.value is not None]
     if any(given) and not all(given):
-        raise app.UsageError("--coordinator_address, --num_processes and --process_id go together (or --distributed alone)")
+        raise app.UsageError(
+            "--coordinator_address, --num_processes and --process_id go together (or --distributed alone)"
+        )
     if all(given) and _PROCESS_ID.value >= _NUM_PROCESSES.value:
         raise app.UsageError(f"--process_id {_PROCESS_ID.value} is not below --num_processes {_NUM_PROCESSES.value}")
     if all(given) or _DISTRIBUTED.value:

@@ -38,13 +38,6 @@
 
 # %% tags=["parameters"]
 import os
-
-RUNS = os.environ.get("JAXKD_NOTEBOOK_RUNS", "runs/demo")  # relative to the repository root
-STUDENT = "efficient"  # which student run under RUNS
-SENTENCE = "@jaxkd Watching the Seattle Seahawks game with Taylor at Starbucks tonight"
-POSITION = None  # word index for the N x N slice; None: the first word the teacher tags as an entity
-
-# %%
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -53,6 +46,12 @@ import numpy as np
 from jaxkd import crf, losses
 from jaxkd.inspection import load_run, sentence_scores
 
+RUNS = os.environ.get("JAXKD_NOTEBOOK_RUNS", "runs/demo")  # relative to the repository root
+STUDENT = "efficient"  # which student run under RUNS
+SENTENCE = "@jaxkd Watching the Seattle Seahawks game with Taylor at Starbucks tonight"
+POSITION = None  # word index for the N x N slice; None: the first word the teacher tags as an entity
+
+# %%
 ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "pyproject.toml").is_file())
 runs = ROOT / RUNS
 teacher_dir, student_dir = runs / "teacher", runs / STUDENT
@@ -87,7 +86,10 @@ tags = list(teacher.labels.labels)
 words = SENTENCE.split()
 t_scores, s_scores = sentence_scores(teacher, words), sentence_scores(student, words)
 n, N = len(words), len(tags)
-print(f"teacher: {teacher.tagger.encoder.num_layers} layers ({teacher_dir}); student: {student.tagger.encoder.num_layers} layers ({student_dir})")
+print(
+    f"teacher: {teacher.tagger.encoder.num_layers} layers ({teacher_dir}); "
+    f"student: {student.tagger.encoder.num_layers} layers ({student_dir})"
+)
 print(f"{n} words, {N} tags")
 
 # %% [markdown]
@@ -122,9 +124,9 @@ S_t = np.asarray(crf.substructure_scores(t_scores.emissions[None], t_scores.tran
 S_s = np.asarray(crf.substructure_scores(s_scores.emissions[None], s_scores.transitions, s_scores.start, mask=mask)[0])
 assert S_t.shape == S_s.shape == (n, N, N)
 if POSITION is None:
-    entity = [l for l in range(1, n) if tags[t_path[l]] != "O"]
+    entity = [i for i in range(1, n) if tags[t_path[i]] != "O"]
     POSITION = entity[0] if entity else min(1, n - 1)
-l = POSITION
+pos = POSITION
 
 
 def heatmaps(mats, titles, xlabels, ylabels, suptitle, diverging_last=True):
@@ -145,11 +147,11 @@ def heatmaps(mats, titles, xlabels, ylabels, suptitle, diverging_last=True):
 
 
 heatmaps(
-    [S_t[l], S_s[l], S_s[l] - S_t[l]],
+    [S_t[pos], S_s[pos], S_s[pos] - S_t[pos]],
     ["teacher", "student", "student - teacher"],
     tags,
     tags,
-    f"S[{l}, i, j] at word {l} ({words[l]!r}): rows = previous tag i, columns = tag j",
+    f"S[{pos}, i, j] at word {pos} ({words[pos]!r}): rows = previous tag i, columns = tag j",
 )
 
 # %% [markdown]
@@ -160,8 +162,16 @@ heatmaps(
 prev = np.concatenate([[0], t_path[:-1]])
 along_t = S_t[np.arange(n), prev]
 along_s = S_s[np.arange(n), prev]
-row_labels = [f"{w}  (after {tags[p]})" if i else f"{w}  (start)" for i, (w, p) in enumerate(zip(words, prev))]
-heatmaps([along_t, along_s, along_s - along_t], ["teacher", "student", "student - teacher"], tags, row_labels, "S[l, previous teacher tag, j]")
+row_labels = [
+    f"{w}  (after {tags[p]})" if i else f"{w}  (start)" for i, (w, p) in enumerate(zip(words, prev))
+]
+heatmaps(
+    [along_t, along_s, along_s - along_t],
+    ["teacher", "student", "student - teacher"],
+    tags,
+    row_labels,
+    "S[l, previous teacher tag, j]",
+)
 
 # %% [markdown]
 # ## Unary marginals
@@ -178,7 +188,13 @@ def unary(run, s):
 
 u_t, u_s = unary(teacher, t_scores), unary(student, s_scores)
 np.testing.assert_allclose(u_t.sum(-1), 1.0, atol=1e-4)
-heatmaps([u_t, u_s, u_s - u_t], ["teacher P(y_l = j)", "student P(y_l = j)", "student - teacher"], tags, words, "unary marginals")
+heatmaps(
+    [u_t, u_s, u_s - u_t],
+    ["teacher P(y_l = j)", "student P(y_l = j)", "student - teacher"],
+    tags,
+    words,
+    "unary marginals",
+)
 
 # %% [markdown]
 # ## Where the efficient-KD loss comes from
@@ -199,7 +215,10 @@ def batched(s):
 
 closed_form = float(losses.efficient_kd(batched(s_scores), batched(t_scores), mask))
 np.testing.assert_allclose(per_word.sum() + end_part, closed_form, rtol=1e-4)
-print(f"efficient-KD loss of this sentence: {closed_form:.4f} (closed form) = {per_word.sum() + end_part:.4f} (sum of the bars)")
+print(
+    f"efficient-KD loss of this sentence: {closed_form:.4f} (closed form) = "
+    f"{per_word.sum() + end_part:.4f} (sum of the bars)"
+)
 
 fig, ax = plt.subplots(figsize=(max(6, 0.6 * n), 3))
 ax.bar(range(n + 1), np.append(per_word, end_part), color=["C0"] * n + ["C1"])
@@ -218,5 +237,8 @@ plt.show()
 # %%
 d_t = s_scores.transitions - t_scores.transitions
 d_e = s_scores.emissions - t_scores.emissions
-print(f"sum of squared transition differences: {np.sum(d_t ** 2):.3f} (counted at each of the {n - 1} words after the first)")
+print(
+    f"sum of squared transition differences: {np.sum(d_t ** 2):.3f} "
+    f"(counted at each of the {n - 1} words after the first)"
+)
 print("per-word emission part N * sum_j de^2:", np.round(N * np.sum(d_e[1:] ** 2, axis=1) / units, 4))

@@ -54,5 +54,9 @@ def student(assets, teacher):
 
     root, ckpt, data = assets
     workdir = root / "efficient"
-    cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient", "model.num_layers": 1})
+    cfg = tiny_config(
+        ckpt,
+        data,
+        **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient", "model.num_layers": 1},
+    )
     return workdir, run(cfg, workdir)

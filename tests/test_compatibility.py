@@ -42,7 +42,8 @@ def expected(method, student, teacher, student_constrained, teacher_constrained,
 
 @pytest.mark.parametrize("method", methods.METHODS)
 def test_every_combination_gets_its_scenario_or_its_reason(method):
-    for student, teacher, s_con, t_con, fit in itertools.product(HEADS, HEADS, (False, True), (False, True), (False, True)):
+    flags = (False, True)
+    for student, teacher, s_con, t_con, fit in itertools.product(HEADS, HEADS, flags, flags, flags):
         want = expected(method, student, teacher, s_con, t_con, fit)
         got = methods.scenario(method, student, teacher, student_constrained=s_con, teacher_constrained=t_con,
                                fit_head=fit)

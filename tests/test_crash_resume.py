@@ -105,7 +105,8 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         unfinished = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         assert bool(unfinished) == points[k - 1].endswith("writing"), (points[k - 1], unfinished)
         run(cfg, workdir)
-        assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]  # removed by the resumed run
+        # removed by the resumed run
+        assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         results, params = _final(workdir)
         assert results == expected_results, f"point {points[k - 1]}"
         assert len(params) == len(expected_params)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import io
 
 from jaxkd.demo import print_tables
-from jaxkd.presets import STUDENTS, demo_config
 from jaxkd.methods import METHODS
+from jaxkd.presets import STUDENTS, demo_config
 
 
 def test_demo_students_follow_their_setup():
     for name, setup in STUDENTS.items():
         for method in METHODS:
-            c = demo_config("student", method, "t", train_sentences=1000, epochs=setup.epochs, student=name, unlabeled=True)
+            c = demo_config(
+                "student", method, "t", train_sentences=1000, epochs=setup.epochs, student=name, unlabeled=True
+            )
             assert (c.model.checkpoint, c.model.num_layers, c.train.encoder_lr) == setup[:3]
             # vanilla cannot use text without tags; every distilling method does.
             assert c.data.unlabeled == ("" if method == "vanilla" else "wnut16-unused")

@@ -23,12 +23,20 @@ N = 5
 
 def _setup():
     rng = np.random.default_rng(0)
-    cfg = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    cfg = BertConfig(
+        vocab_size=60,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     student = Tagger(BertModel(cfg, rngs=nnx.Rngs(0)), N, rngs=nnx.Rngs(1))
     rows = []
     for i in range(90):
         n = int(rng.integers(1, 9))
-        rows.append(Row(np.concatenate([[2], rng.integers(5, 60, n), [3]]).astype(np.int32), np.arange(1, n + 1, dtype=np.int32), np.zeros(n, np.int32), i, 0))
+        ids = np.concatenate([[2], rng.integers(5, 60, n), [3]]).astype(np.int32)
+        rows.append(Row(ids, np.arange(1, n + 1, dtype=np.int32), np.zeros(n, np.int32), i, 0))
     batches = make_batches(rows, Buckets.fit(rows, 32), 16, filler_ids=(2, 3))
     teacher = {
         "transitions": rng.normal(size=(N, N)).astype(np.float32),
@@ -36,7 +44,9 @@ def _setup():
         "end": rng.normal(size=N).astype(np.float32),
     }
     targets = {
-        id(b): ScoreTargets(emissions=(3 * rng.normal(size=b.word_mask.shape + (N,)) + np.arange(N)).astype(np.float32), **teacher)
+        id(b): ScoreTargets(
+            emissions=(3 * rng.normal(size=b.word_mask.shape + (N,)) + np.arange(N)).astype(np.float32), **teacher
+        )
         for b in batches
     }
     return split(student), batches, lambda b: targets[id(b)]
@@ -55,7 +65,11 @@ def _loss(parts, params, batches, targets_of):
 
 def _head(tree):
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {tuple(str(getattr(p, "key", p)) for p in path): leaf for path, leaf in flat if str(getattr(path[0], "key", "")) != "encoder"}
+    return {
+        tuple(str(getattr(p, "key", p)) for p in path): leaf
+        for path, leaf in flat
+        if str(getattr(path[0], "key", "")) != "encoder"
+    }
 
 
 def test_fit_is_the_minimiser_over_head_and_crf():
@@ -66,7 +80,8 @@ def test_fit_is_the_minimiser_over_head_and_crf():
     after = float(_loss(parts, params, batches, targets_of))
     assert after < 0.5 * before
     grads = jax.grad(lambda p: _loss(parts, p, batches, targets_of))(params)
-    scale = max(float(jnp.abs(g).max()) for g in _head(jax.grad(lambda p: _loss(parts, p, batches, targets_of))(parts.params)).values())
+    start_grads = jax.grad(lambda p: _loss(parts, p, batches, targets_of))(parts.params)
+    scale = max(float(jnp.abs(g).max()) for g in _head(start_grads).values())
     for name, g in _head(grads).items():
         assert float(jnp.abs(g).max()) < 1e-3 * scale, name
     # and the encoder is untouched
@@ -75,6 +90,11 @@ def test_fit_is_the_minimiser_over_head_and_crf():
     # a random perturbation of the head only raises the loss
     rng = np.random.default_rng(1)
     bumped = jax.tree_util.tree_map_with_path(
-        lambda path, x: x if str(getattr(path[0], "key", "")) == "encoder" else x + 0.05 * rng.normal(size=x.shape).astype(np.float32), params
+        lambda path, x: (
+            x
+            if str(getattr(path[0], "key", "")) == "encoder"
+            else x + 0.05 * rng.normal(size=x.shape).astype(np.float32)
+        ),
+        params,
     )
     assert float(_loss(parts, bumped, batches, targets_of)) > after

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from jaxkd import crf, losses
-from jaxkd.data.labels import LabelVocab
 from jaxkd.crf import CRFScores
+from jaxkd.data.labels import LabelVocab
 from tests import crf_oracle
 from tests.runs import tiny_config
 
@@ -65,7 +65,9 @@ def test_a_softmax_teachers_distribution_is_a_zero_transition_crf():
     m = np.asarray(mask)[..., None]
     np.testing.assert_allclose(np.where(m, unary, 0), np.where(m, p, 0), atol=1e-5)
     product = p[:, :-1, :, None] * p[:, 1:, None, :]
-    np.testing.assert_allclose(np.where(m[:, 1:, :, None], pair[:, 1:], 0), np.where(m[:, 1:, :, None], product, 0), atol=1e-5)
+    np.testing.assert_allclose(
+        np.where(m[:, 1:, :, None], pair[:, 1:], 0), np.where(m[:, 1:, :, None], product, 0), atol=1e-5
+    )
 
     allowed = LabelVocab.from_types(["PER"]).constraints()
     u_c, p_c = crf.marginals(s.emissions, mask, *s[1:], constraints=allowed)
@@ -106,7 +108,10 @@ def test_scenario_2_and_kbest_terms_of_a_softmax_student_by_hand():
     paths = rng.integers(0, N, size=(2, 2, 3))
     weights = np.array([[0.7, 0.3], [0.5, 0.5]], np.float32)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    want = [sum(weights[b, k] * -sum(logp[b, i, paths[b, k, i]] for i in range(n)) for k in range(2)) for b, n in enumerate([3, 2])]
+    want = [
+        sum(weights[b, k] * -sum(logp[b, i, paths[b, k, i]] for i in range(n)) for k in range(2))
+        for b, n in enumerate([3, 2])
+    ]
     np.testing.assert_allclose(losses.kbest_token_kd(logits, mask, paths, weights), want, rtol=1e-5)
 
 
@@ -140,8 +145,20 @@ def softmax_teacher(assets):
 
 def _student(assets, teacher_dir, head, method, **changes):
     _, ckpt, data = assets
-    return tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher_dir), "distill.method": method, "model.num_layers": 1,
-                                      "model.head": head, "distill.lambda_schedule": "constant", "distill.lambda_value": 1.0, **changes})
+    return tiny_config(
+        ckpt,
+        data,
+        **{
+            "mode": "student",
+            "teacher_workdir": str(teacher_dir),
+            "distill.method": method,
+            "model.num_layers": 1,
+            "model.head": head,
+            "distill.lambda_schedule": "constant",
+            "distill.lambda_value": 1.0,
+            **changes,
+        },
+    )
 
 
 def test_a_softmax_tagger_trains_and_labels_every_word_with_valid_tags(softmax_teacher):
@@ -203,7 +220,8 @@ def test_scenario_3_a_crf_student_distils_a_softmax_teacher(assets, softmax_teac
         run(_student(assets, loose, "crf", "structkd"), tmp_path / "refused")
     # A softmax student has no transition scores for the efficient head fit.
     with pytest.raises(TrainingError, match="distill.fit_head"):
-        run(_student(assets, softmax_teacher[0], "softmax", "efficient", **{"distill.fit_head": True}), tmp_path / "nofit")
+        cfg = _student(assets, softmax_teacher[0], "softmax", "efficient", **{"distill.fit_head": True})
+        run(cfg, tmp_path / "nofit")
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,9 @@ TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}
 STUDENT = {"mode": "student", "distill.method": "efficient", "model.num_layers": 1}
 res = {}
 res["teacher4"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / "teacher4")
-res["student4"] = run(tiny_config(ckpt, data, **STUDENT, **{"teacher_workdir": teacher1, "mesh.data": 4}), out / "student4")
+res["student4"] = run(
+    tiny_config(ckpt, data, **STUDENT, **{"teacher_workdir": teacher1, "mesh.data": 4}), out / "student4"
+)
 for n in (1, 2):  # saved on 4 devices after epoch 1, resumed on n
     run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / f"resume{n}", stop_after_epochs=1)
     res[f"resumed_on_{n}"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": n}), out / f"resume{n}")
@@ -49,7 +51,9 @@ place = Placement(4)
 split_of = lambda b: targets_of(b)._replace(emissions=place.rows(targets_of(b).emissions))
 four = fit_head(parts, place.replicate(parts.params), place.replicate(parts.rest), batches, split_of, place=place)[0]
 res["fit_head_scale"] = max(float(abs(x).max()) for x in jax.tree_util.tree_leaves(one))
-res["fit_head_diff"] = max(float(abs(x - y).max()) for x, y in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(four)))
+res["fit_head_diff"] = max(
+    float(abs(x - y).max()) for x, y in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(four))
+)
 (out / "results.json").write_text(json.dumps(res))
 """
 

@@ -21,7 +21,9 @@ def _code(nb) -> list[str]:
 def test_ipynb_and_py_are_the_same_notebook():
     py = jupytext.read(NOTEBOOKS / "inspect_scores.py")
     ipynb = nbformat.read(NOTEBOOKS / "inspect_scores.ipynb", as_version=4)
-    assert _code(py) == _code(ipynb), "notebooks/inspect_scores.{py,ipynb} differ: run `jupytext --sync notebooks/inspect_scores.py`"
+    assert _code(py) == _code(ipynb), (
+        "notebooks/inspect_scores.{py,ipynb} differ: run `jupytext --sync notebooks/inspect_scores.py`"
+    )
     assert len(_code(py)) >= 6
 
 
@@ -39,7 +41,11 @@ def test_notebook_executes_and_plots(teacher, student, tmp_path, monkeypatch):
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute(env=dict(os.environ))
     text = "\n".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "stream"
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream"
     )
     assert "training tiny ones" not in text  # the runs given, not trained anew
     assert f"teacher: 2 layers ({runs / 'teacher'}); student: 1 layers ({runs / 'efficient'})" in text

@@ -35,13 +35,19 @@ def test_two_learning_rates_match_multi_transform_adamw():
         "head": {"kernel": jnp.asarray(rng.normal(size=(3, 5)), jnp.float32)},
         "transitions": jnp.asarray(rng.normal(size=(5, 5)), jnp.float32),
     }
-    assert group_labels(params) == {"encoder": {"w": "encoder", "b": "encoder"}, "head": {"kernel": "head"}, "transitions": "head"}
+    assert group_labels(params) == {
+        "encoder": {"w": "encoder", "b": "encoder"},
+        "head": {"kernel": "head"},
+        "transitions": "head",
+    }
     kw = dict(encoder_lr=2e-3, head_lr=5e-2, total_steps=10, warmup_fraction=0.2, weight_decay=0.01, clip_norm=1.0)
     ours, ref = make_optimizer(params, **kw), _reference(params, **kw)
     p1, p2 = params, params
     s1, s2 = ours.init(p1), ref.init(p2)
     for step in range(10):
-        grads = jax.tree_util.tree_map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32) * (step + 1), params)
+        grads = jax.tree_util.tree_map(
+            lambda x, step=step: jnp.asarray(rng.normal(size=x.shape), jnp.float32) * (step + 1), params
+        )
         u1, s1 = jax.jit(ours.update)(grads, s1, p1)
         u2, s2 = ref.update(grads, s2, p2)
         p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)

@@ -42,13 +42,19 @@ def _start(config: Path, arg: str, workdir: Path, *, kill_at_step: int | None = 
     port = _free_port()
     procs = []
     for i in range(2):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        pythonpath = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=pythonpath)
         env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
         if kill_at_step is not None and i == 1:
             env["JAXKD_KILL_AT"] = f"step:{kill_at_step}"
-        command = [sys.executable, "-m", "jaxkd.train", "--config", f"{config}:{arg}", "--workdir", str(workdir),
-                   "--config.mesh.data=0", "--coordinator_address", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i)]
-        procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        command = [
+            sys.executable, "-m", "jaxkd.train", "--config", f"{config}:{arg}", "--workdir", str(workdir),
+            "--config.mesh.data=0", "--coordinator_address", f"127.0.0.1:{port}",
+            "--num_processes", "2", "--process_id", str(i),
+        ]
+        procs.append(
+            subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     return procs
 
 
@@ -93,15 +99,19 @@ def test_a_killed_process_resumes_and_two_processes_train_as_one_device(two_proc
     assert r["results"]["mesh"] == {"devices": 4, "processes": 2, "axes": {"data": 4, "model": 1}}
     # The same losses, dev F1 and test F1 as one device: the steps, and the
     # teacher targets cached from both processes' rows (gathered).
-    np.testing.assert_allclose([e["loss"] for e in r["results"]["epochs"]], [e["loss"] for e in student[1]["epochs"]], rtol=1e-5)
+    np.testing.assert_allclose(
+        [e["loss"] for e in r["results"]["epochs"]], [e["loss"] for e in student[1]["epochs"]], rtol=1e-5
+    )
     assert [e["dev_f1"] for e in r["results"]["epochs"]] == [e["dev_f1"] for e in student[1]["epochs"]]
     assert r["results"]["test"]["f1"] == student[1]["test"]["f1"]
 
 
 def test_process_flags_go_together():
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxkd.train", "--config", str(ROOT / "configs" / "wnut16_minilm.py"), "--workdir", "/nonexistent",
-         "--coordinator_address", "127.0.0.1:1"],
+        [
+            sys.executable, "-m", "jaxkd.train", "--config", str(ROOT / "configs" / "wnut16_minilm.py"),
+            "--workdir", "/nonexistent", "--coordinator_address", "127.0.0.1:1",
+        ],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "--coordinator_address, --num_processes and --process_id go together" in proc.stderr

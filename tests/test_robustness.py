@@ -89,7 +89,9 @@ def test_only_a_saved_checkpoint_pins_the_configuration(assets, teacher, tmp_pat
     _, ckpt, data = assets
     workdir = _copy(teacher, tmp_path / "run")
     saved = json.loads((workdir / "config.json").read_text())
-    cfg = tiny_config(ckpt, data, **{"train.epochs": 5, "train.head_lr": 5e-3, "timing.forward_batches": -1, "log.tensorboard": True})
+    cfg = tiny_config(
+        ckpt, data, **{"train.epochs": 5, "train.head_lr": 5e-3, "timing.forward_batches": -1, "log.tensorboard": True}
+    )
     pin_config(workdir, cfg)  # rates and epochs: allowed on resume, noted
     assert "resuming with a changed configuration (train.epochs, train.head_lr)" in capsys.readouterr().err
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 5
@@ -169,7 +171,8 @@ def test_a_full_disk_is_one_line_naming_the_path(assets, tmp_path):
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from pathlib import Path\n"
         "from tests.runs import tiny_config\n"
-        f"def get_config():\n    return tiny_config(Path({str(ckpt)!r}), Path({str(data)!r}), **{{'train.epochs': 1}})\n"
+        "def get_config():\n"
+        f"    return tiny_config(Path({str(ckpt)!r}), Path({str(data)!r}), **{{'train.epochs': 1}})\n"
     )
     # The disk fills when the run writes its configuration (the first file it writes).
     script = (
@@ -186,8 +189,8 @@ def test_a_full_disk_is_one_line_naming_the_path(assets, tmp_path):
 
 
 def test_small_messages(assets, tmp_path, capsys):
-    from jaxkd.data.sources import load_corpus
     from jaxkd.config import validate
+    from jaxkd.data.sources import load_corpus
     from jaxkd.training.inputs import load_data
 
     _, ckpt, data = assets
@@ -198,8 +201,10 @@ def test_small_messages(assets, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"--config.data.allow_unseen_tags=true"):
         load_corpus(str(odd))
     # no "limited to its first n" note when the limit is above the size
-    assert not any("limited" in n for n in load_data(tiny_config(ckpt, data, **{"data.max_train_sentences": 1000})).notes)
-    assert any("limited to its first 50" in n for n in load_data(tiny_config(ckpt, data, **{"data.max_train_sentences": 50})).notes)
+    notes = load_data(tiny_config(ckpt, data, **{"data.max_train_sentences": 1000})).notes
+    assert not any("limited" in n for n in notes)
+    notes = load_data(tiny_config(ckpt, data, **{"data.max_train_sentences": 50})).notes
+    assert any("limited to its first 50" in n for n in notes)
     # one epoch of the 'paper' schedule never distils: a warning
     validate(_student(assets, tmp_path, "efficient", **{"train.epochs": 1}))
     assert "lambda 0 to the only epoch" in capsys.readouterr().err

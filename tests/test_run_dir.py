@@ -14,9 +14,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxkd.convert_run import _optimizer_template, main
-from jaxkd.training.checkpoints import file_digests
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints, file_digests
 from jaxkd.training.loop import run
-from jaxkd.training.checkpoints import CheckpointError, Checkpoints
 from jaxkd.training.run_dir import load_run, read_run
 from jaxkd.training.steps import split
 from tests.runs import tiny_config
@@ -30,7 +29,10 @@ def _write_legacy(path: Path, tree, state: dict | None = None) -> None:
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save((path / "arrays").absolute(), arrays)
     checkpointer.wait_until_finished()
-    meta = [{"name": jax.tree_util.keystr(p), "shape": list(a.shape), "dtype": str(a.dtype)} for (p, _), a in zip(flat, arrays.values())]
+    meta = [
+        {"name": jax.tree_util.keystr(p), "shape": list(a.shape), "dtype": str(a.dtype)}
+        for (p, _), a in zip(flat, arrays.values())
+    ]
     if state is not None:
         (path / "state.json").write_text(json.dumps(state))
     (path / "structure.json").write_text(json.dumps({"arrays": meta, "files": file_digests(path / "arrays")}))
@@ -60,13 +62,19 @@ def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_p
     assert main([copy.name]) == 0
     assert f"best epoch {best_step + 1}, latest epoch {loop['epoch'] + 1}" in capsys.readouterr().out
     converted = Checkpoints(copy)
-    assert (converted.step("best"), converted.step("latest"), converted.loop_state()) == (best_step, loop["epoch"], loop)
+    restored = (converted.step("best"), converted.step("latest"), converted.loop_state())
+    assert restored == (best_step, loop["epoch"], loop)
     for got, want in zip(jax.tree_util.tree_leaves(load_run(copy, "best").params), jax.tree_util.tree_leaves(best)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     assert main([str(copy)]) == 2  # converted already: an error, not a second conversion
     assert "converted already" in capsys.readouterr().err
     # The converted run resumes: one more epoch after the saved ones.
-    changes = {"train.epochs": loop["epoch"] + 2, "train.head_lr": 3e-2, "timing.forward_batches": -1, "log.tensorboard": True}
+    changes = {
+        "train.epochs": loop["epoch"] + 2,
+        "train.head_lr": 3e-2,
+        "timing.forward_batches": -1,
+        "log.tensorboard": True,
+    }
     results = run(tiny_config(ckpt, data, **changes), copy)
     assert [e["epoch"] for e in results["epochs"]] == list(range(1, loop["epoch"] + 3))
     assert results["epochs"][: loop["epoch"] + 1] == loop["history"]

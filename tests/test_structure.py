@@ -10,6 +10,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "jaxkd"
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+# Packages jaxkd runs without (extras), imported where they are used; and the
+# package's own lazy load_tagger, which keeps `import jaxkd.x` cheap.
+OPTIONAL = {"datasets", "tensorboardX", "huggingface_hub"}
+LAZY = {("jaxkd/__init__.py", "jaxkd.labeling")}
 
 
 def _modules() -> dict[str, Path]:
@@ -89,11 +93,30 @@ def test_no_module_of_jaxkd_imports_in_a_circle():
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
+def test_imports_are_at_module_top_except_optional_packages():
+    inside = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    for name in [a.name for a in sub.names] if isinstance(sub, ast.Import) else [sub.module]:
+                        where = (str(path.relative_to(REPO)), name)
+                        if name.split(".")[0] not in OPTIONAL and where not in LAZY:
+                            inside.append(f"{where[0]}:{sub.lineno} imports {name} inside {node.name}")
+    assert not inside, inside
+
+
 def test_no_private_name_crosses_a_module():
     crossings = []
     for path in [*PACKAGE.rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("jaxkd", "benchmarks"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] in ("jaxkd", "benchmarks")
+            ):
                 private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__version__"]
                 crossings += [f"{path.relative_to(REPO)}: {node.module}.{n}" for n in private]
     assert not crossings, crossings

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkd.training.loop import TrainingError, run
 from jaxkd.training.checkpoints import CheckpointError, Checkpoints
+from jaxkd.training.loop import TrainingError, run
 from tests.runs import WORDS, tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,11 +34,15 @@ def test_teacher_results_json(teacher):
             assert 0.0 <= saved[split][key] <= 100.0
     assert len(saved["epochs"]) == 3
     for row in saved["epochs"]:
-        for key in ("epoch", "loss", "dev_f1", "teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
+        for key in (
+            "epoch", "loss", "dev_f1", "teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"
+        ):
             assert key in row
         assert row["teacher_forward_s"] == 0.0  # no teacher for a teacher
         assert row["student_forward_s"] > 0 and row["student_backward_s"] >= 0
-        np.testing.assert_allclose(row["total_s"], row["teacher_forward_s"] + row["student_forward_s"] + row["student_backward_s"])
+        np.testing.assert_allclose(
+            row["total_s"], row["teacher_forward_s"] + row["student_forward_s"] + row["student_backward_s"]
+        )
     compiles = saved["compiles"]  # what the run compiled or loaded from the persistent cache
     assert compiles["compilations"] >= 1 and compiles["compile_s"] > 0 and compiles["cache_hits"] >= 0
     # The task is learnable from the words alone: the teacher must have learnt it.
@@ -63,7 +67,17 @@ def test_teacher_results_json(teacher):
 )
 def test_every_method_distills(assets, teacher, method, extra, tmp_path):
     _, ckpt, data = assets
-    cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": method, "model.num_layers": 1, **extra})
+    cfg = tiny_config(
+        ckpt,
+        data,
+        **{
+            "mode": "student",
+            "teacher_workdir": str(teacher[0]),
+            "distill.method": method,
+            "model.num_layers": 1,
+            **extra,
+        },
+    )
     results = run(cfg, tmp_path / method)
     assert results["mode"] == "student" and results["method"] == method
     epochs = results["epochs"]
@@ -86,8 +100,17 @@ def test_fit_head_starts_efficient_kd_lower(assets, teacher, tmp_path):
     _, ckpt, data = assets
     first = {}
     for fit in (False, True):
-        cfg = tiny_config(ckpt, data, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient",
-                                         "model.num_layers": 1, "distill.fit_head": fit})
+        cfg = tiny_config(
+            ckpt,
+            data,
+            **{
+                "mode": "student",
+                "teacher_workdir": str(teacher[0]),
+                "distill.method": "efficient",
+                "model.num_layers": 1,
+                "distill.fit_head": fit,
+            },
+        )
         run(cfg, tmp_path / str(fit), stop_after_epochs=1)
         state = Checkpoints(tmp_path / str(fit)).loop_state()
         first[fit] = state["history"][0]["loss"]
@@ -96,7 +119,11 @@ def test_fit_head_starts_efficient_kd_lower(assets, teacher, tmp_path):
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path, capsys):
     _, ckpt, data = assets
-    cfg = tiny_config(ckpt, data, **{"train.encoder_lr": 1e30, "train.head_lr": 1e30, "train.clip_norm": 0.0, "train.warmup_fraction": 0.0})
+    cfg = tiny_config(
+        ckpt,
+        data,
+        **{"train.encoder_lr": 1e30, "train.head_lr": 1e30, "train.clip_norm": 0.0, "train.warmup_fraction": 0.0},
+    )
     with pytest.raises(TrainingError, match="loss became .*No checkpoint was saved.*lower learning rates"):
         run(cfg, tmp_path / "nan")
     assert Checkpoints(tmp_path / "nan").step("latest") is None  # nothing bad was saved
@@ -108,7 +135,9 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(assets, tmp_path
 def test_student_with_other_labels_is_refused(assets, teacher, tmp_path):
     _, ckpt, _ = assets
     other = write_corpus(tmp_path / "other", types=("PER",))
-    cfg = tiny_config(ckpt, other, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient"})
+    cfg = tiny_config(
+        ckpt, other, **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient"}
+    )
     with pytest.raises(TrainingError, match=r"(?s)label set differs.*B-LOC.*student data"):
         run(cfg, tmp_path / "s")
 
@@ -135,7 +164,10 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     key = jax.random.key(0)
 
     def jaxpr(tg, use_kd, use_nll):
-        return str(jax.make_jaxpr(lambda p: fns.forward_loss(p, parts.rest, batch, tg, 0.5, key, use_kd=use_kd, use_nll=use_nll))(parts.params))
+        def loss(p):
+            return fns.forward_loss(p, parts.rest, batch, tg, 0.5, key, use_kd=use_kd, use_nll=use_nll)
+
+        return str(jax.make_jaxpr(loss)(parts.params))
 
     # The forward algorithm is the only scan in the model: present iff the NLL is.
     assert "scan" not in jaxpr(targets, True, False)
@@ -143,7 +175,9 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     # lambda = 0: the step takes no teacher input at all and equals the plain NLL.
     nll_only = fns.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True)
     vanilla = student_fns(parts, DistillSpec(method="vanilla"), optimizer=None)
-    np.testing.assert_allclose(nll_only, vanilla.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True))
+    np.testing.assert_allclose(
+        nll_only, vanilla.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True)
+    )
     # The cache gives the same targets as a per-batch teacher forward.
     for method in ("efficient", "kbest", "posterior", "structkd"):
         fn = teacher_fn(t_parts, DistillSpec(method=method))
@@ -185,7 +219,12 @@ def test_checkpoints_keep_latest_and_best_and_restore_items_alone(tmp_path):
     earlier of equal scores) are kept. An item is restored alone, reading only
     its files; a template that does not fit is refused naming the array."""
     rng = np.random.default_rng(0)
-    params = {"dense": {"kernel": rng.normal(size=(3, 4)).astype(np.float32), "bias": rng.normal(size=(4,)).astype(np.float32)}}
+    params = {
+        "dense": {
+            "kernel": rng.normal(size=(3, 4)).astype(np.float32),
+            "bias": rng.normal(size=(4,)).astype(np.float32),
+        }
+    }
     opt = {"mu": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)}, "count": np.array(7, np.int32)}
     ckpts = Checkpoints(tmp_path, writable=True)
     kept = []
@@ -208,7 +247,9 @@ def test_checkpoints_keep_latest_and_best_and_restore_items_alone(tmp_path):
     with pytest.raises(ValueError, match="has no array other"):
         reopened.restore("latest", params={"other": np.zeros(2, np.float32)})
     with pytest.raises(ValueError, match=r"dense.bias \[4\] where the model has \[5\]"):
-        reopened.restore("latest", params={"dense": {"kernel": template["dense"]["kernel"], "bias": np.zeros(5, np.float32)}})
+        reopened.restore(
+            "latest", params={"dense": {"kernel": template["dense"]["kernel"], "bias": np.zeros(5, np.float32)}}
+        )
     with pytest.raises(ValueError, match="holds 2 arrays but the model expects 1"):
         reopened.restore("latest", params={"dense": {"kernel": template["dense"]["kernel"]}})
     with pytest.raises(ValueError, match="named best or latest"):
@@ -223,13 +264,18 @@ def test_predict_from_the_latest_checkpoint(teacher, tmp_path):
     text = tmp_path / "in.txt"
     text.write_text("bob met alice in rome\n")
     out = tmp_path / "latest.conll"
-    assert main(["--workdir", str(teacher[0]), "--checkpoint", "latest", "--input", str(text), "--output", str(out)]) == 0
-    assert [line.split("\t")[0] for line in out.read_text().strip().splitlines()] == ["bob", "met", "alice", "in", "rome"]
+    args = ["--workdir", str(teacher[0]), "--checkpoint", "latest", "--input", str(text), "--output", str(out)]
+    assert main(args) == 0
+    words = [line.split("\t")[0] for line in out.read_text().strip().splitlines()]
+    assert words == ["bob", "met", "alice", "in", "rome"]
 
 
 def test_cli_unknown_key_lists_valid_keys(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxkd.train", "--config", str(REPO / "configs" / "wnut16_minilm.py"), "--config.train.nope=1", "--workdir", str(tmp_path)],
+        [
+            sys.executable, "-m", "jaxkd.train", "--config", str(REPO / "configs" / "wnut16_minilm.py"),
+            "--config.train.nope=1", "--workdir", str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -248,7 +294,8 @@ def test_cli_reports_a_fault_inside_training_as_such(tmp_path):
         "    raise KeyError('inner')\n"
         "loop.run = fault\n"
         "from jaxkd.train import cli\n"
-        f"cli(['jaxkd.train', '--config', {str(REPO / 'configs' / 'wnut16_minilm.py')!r}, '--workdir', {str(tmp_path)!r}])\n"
+        f"cli(['jaxkd.train', '--config', {str(REPO / 'configs' / 'wnut16_minilm.py')!r}, "
+        f"'--workdir', {str(tmp_path)!r}])\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode != 0
@@ -294,12 +341,15 @@ def test_load_tagger_labels_like_viterbi_on_each_sentence_alone(teacher):
         unary, _ = crf.marginals(*args, constraints=cons)
         np.testing.assert_allclose(r.marginals, np.asarray(unary[0]), atol=1e-5)
         np.testing.assert_allclose(r.marginals.sum(-1), 1.0, atol=1e-5)
-        assert [(e.start, e.end) for e in r.entities] == [(e.start, e.end) for e in jaxkd.labeling.entities_of(r.words, r.tags)]
+        spans = [(e.start, e.end) for e in jaxkd.labeling.entities_of(r.words, r.tags)]
+        assert [(e.start, e.end) for e in r.entities] == spans
     assert any(e.type == "PER" and e.text == "bob" for e in results[0].entities)
     # Compiled once per shape (a batch takes the shape of its longest
     # sentence): the same lengths again, in another order, add no compilation.
     sentences = [t.split() for t in texts if t] * 5
-    shapes = {tagger.buckets.shape_for(len(r.input_ids), len(r.word_index)) for r in tagger.run.encoder.encode(sentences)}
+    shapes = {
+        tagger.buckets.shape_for(len(r.input_ids), len(r.word_index)) for r in tagger.run.encoder.encode(sentences)
+    }
     before = tagger._decode._cache_size()  # shared with every tagger of this graph in the process
     tagger.label(sentences)
     compiled = tagger._decode._cache_size()
@@ -374,7 +424,9 @@ def test_export_jax_labels_without_jaxkd_like_the_live_model(teacher, tmp_path):
     from jaxkd.export import main as export_main
 
     out = tmp_path / "jax"
-    args = ["--workdir", str(teacher[0]), "--out", str(out), "--format", "jax", "--batch-size", "4", "--platforms", "cpu"]
+    args = [
+        "--workdir", str(teacher[0]), "--out", str(out), "--format", "jax", "--batch-size", "4", "--platforms", "cpu"
+    ]
     assert export_main(args) == 0
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["batch_size"] == 4 and manifest["labels"] == list(jaxkd.load_tagger(teacher[0]).labels)
@@ -386,7 +438,9 @@ def test_export_jax_labels_without_jaxkd_like_the_live_model(teacher, tmp_path):
         f"sys.path.insert(0, {str(out)!r}); import label; "
         f"print(json.dumps(label.ExportedTagger({str(out)!r})(json.loads(sys.stdin.read()))))"
     )
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(sentences), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(sentences), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout) == expected
     lengths = {len(jaxkd.load_tagger(teacher[0]).run.encoder.encode([s])[0].input_ids) for s in sentences if s}
@@ -409,7 +463,8 @@ def test_predict_reads_what_the_content_is_and_writes_each_format(teacher, tmp_p
     gold = tmp_path / "gold.txt"
     gold.write_text("bob B-PER\nmet O\nalice B-PER\n\nrome B-LOC\n")
     out = tmp_path / "out.jsonl"
-    assert main(["--workdir", str(teacher[0]), "--input", str(gold), "--output", str(out), "--output-format", "jsonl"]) == 0
+    args = ["--workdir", str(teacher[0]), "--input", str(gold), "--output", str(out), "--output-format", "jsonl"]
+    assert main(args) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["words"] for r in records] == [["bob", "met", "alice"], ["rome"]]
     assert [r["gold"] for r in records] == [["B-PER", "O", "B-PER"], ["B-LOC"]]
@@ -422,5 +477,6 @@ def test_predict_reads_what_the_content_is_and_writes_each_format(teacher, tmp_p
     monkeypatch.setattr(sys, "stdin", io.StringIO("bob met alice\n\nparis\n"))
     assert main(["--workdir", str(teacher[0]), "--output-format", "tags"]) == 0
     captured = capsys.readouterr()
-    assert [[p.rsplit("/", 1)[0] for p in line.split()] for line in captured.out.splitlines()] == [["bob", "met", "alice"], ["paris"]]
+    words = [[p.rsplit("/", 1)[0] for p in line.split()] for line in captured.out.splitlines()]
+    assert words == [["bob", "met", "alice"], ["paris"]]
     assert "as raw text" in captured.err

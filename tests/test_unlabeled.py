@@ -9,9 +9,9 @@ import types
 import numpy as np
 import pytest
 
+from jaxkd.config import ConfigError, validate
 from jaxkd.data import DataError, SubwordEncoder, encode_corpus, load_corpus
 from jaxkd.data.unlabeled import read_sentences, unused_training_sentences
-from jaxkd.config import ConfigError, validate
 from jaxkd.training.epoch import epoch_steps
 from jaxkd.training.loop import run
 from tests.runs import tiny_config
@@ -94,7 +94,9 @@ def test_a_student_of_another_checkpoint_learns_from_unlabelled_text_through_kd_
     from tests.tiny_bert import write_tiny_checkpoint
 
     root, ckpt, data = assets
-    narrow = write_tiny_checkpoint(tmp_path / "narrow", seed=7, num_layers=1, hidden=16, heads=2, intermediate=32, max_positions=64)
+    narrow = write_tiny_checkpoint(
+        tmp_path / "narrow", seed=7, num_layers=1, hidden=16, heads=2, intermediate=32, max_positions=64
+    )
     rng = np.random.default_rng(3)
     names = ["alice", "bob", "paris", "rome"]
     lines = [" ".join([*rng.choice(names, 2), "went", "to", rng.choice(names)]) for _ in range(64)]

@@ -6,8 +6,8 @@ moves by the finite large negative :data:`jaxkd.crf.NEG`, so that a sequence
 using one is (in practice) impossible but every value and gradient stays
 finite.
 
-:func:`jaxkd.data.scheme.bio_constraints` (next to the tag parser) derives the masks from label names in the IOB2 (BIO) or
-IOBES schemes.
+:func:`jaxkd.data.scheme.bio_constraints` (next to the tag parser) derives the
+masks from label names in the IOB2 (BIO) or IOBES schemes.
 """
 
 from __future__ import annotations

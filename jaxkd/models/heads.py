@@ -30,7 +30,10 @@ UNSUPPORTED = {
         "a span head (model.head = 'span') is a biaffine span scorer, which transformers' token classifier "
         "cannot hold; use --format jax, whose compiled function includes its greedy span decoding"
     ),
-    ("span", "crf scores"): "a span tagger (model.head = 'span') scores spans, not tags: it has no CRF scores to inspect",
+    (
+        "span",
+        "crf scores",
+    ): "a span tagger (model.head = 'span') scores spans, not tags: it has no CRF scores to inspect",
 }
 
 

@@ -32,7 +32,15 @@ class SoftmaxTagger(Tagger):
 
     head_kind = "softmax"
 
-    def __init__(self, encoder: BertModel, num_tags: int, *, dropout: float = 0.3, constraints: Constraints | None = None, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        encoder: BertModel,
+        num_tags: int,
+        *,
+        dropout: float = 0.3,
+        constraints: Constraints | None = None,
+        rngs: nnx.Rngs,
+    ):
         super().__init__(encoder, num_tags, dropout=dropout, constraints=constraints, rngs=rngs)
         self.transitions = Fixed(jnp.zeros((num_tags, num_tags), jnp.float32))
         self.start = Fixed(jnp.zeros((num_tags,), jnp.float32))

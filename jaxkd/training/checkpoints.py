@@ -94,7 +94,9 @@ class Checkpoints:
             options = ocp.CheckpointManagerOptions(
                 best_fn=_rank,
                 best_mode="max",
-                preservation_policy=policies.AnyPreservationPolicy([policies.LatestN(n=1), policies.BestN(get_metric_fn=_rank, n=1)]),
+                preservation_policy=policies.AnyPreservationPolicy(
+                    [policies.LatestN(n=1), policies.BestN(get_metric_fn=_rank, n=1)]
+                ),
                 enable_async_checkpointing=False,
                 create=writable,
                 cleanup_tmp_directories=writable,
@@ -113,7 +115,10 @@ class Checkpoints:
     def require(self, name: str) -> int:
         step = self.step(name)
         if step is None:
-            raise FileNotFoundError(f"{self.directory} holds no {name!r} checkpoint: train first (python -m jaxkd.train ... --workdir {self.workdir})")
+            raise FileNotFoundError(
+                f"{self.directory} holds no {name!r} checkpoint: train first "
+                f"(python -m jaxkd.train ... --workdir {self.workdir})"
+            )
         return step
 
     def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_f1: float) -> None:
@@ -123,7 +128,9 @@ class Checkpoints:
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
         if opt_state is not None:
             items["opt_state"] = ocp.args.StandardSave(opt_state)
-        self._manager.save(epoch, args=ocp.args.Composite(**items), metrics={"dev_f1": float(dev_f1), "epoch": epoch}, force=True)
+        self._manager.save(
+            epoch, args=ocp.args.Composite(**items), metrics={"dev_f1": float(dev_f1), "epoch": epoch}, force=True
+        )
         self._manager.wait_until_finished()
         faults.point("save", "committed")
         step_dir = self.directory / str(epoch)
@@ -167,7 +174,9 @@ class Checkpoints:
         try:
             return dict(self._manager.restore(step, args=ocp.args.Composite(loop=_LoopRestore()))["loop"])
         except Exception as err:  # noqa: BLE001 - a missing or damaged file
-            raise CheckpointError(f"{path}: damaged ({type(err).__name__}: {err}); delete {self.directory} to start over") from None
+            raise CheckpointError(
+                f"{path}: damaged ({type(err).__name__}: {err}); delete {self.directory} to start over"
+            ) from None
 
 
 def _abstract(tree):
@@ -177,13 +186,18 @@ def _abstract(tree):
 
     def one(leaf):
         sharding = getattr(leaf, "sharding", None)
-        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding if isinstance(sharding, jax.sharding.Sharding) else default)
+        return jax.ShapeDtypeStruct(
+            leaf.shape, leaf.dtype, sharding=sharding if isinstance(sharding, jax.sharding.Sharding) else default
+        )
 
     return jax.tree.map(one, tree)
 
 
 def _leaf_names(tree) -> dict[str, tuple]:
-    return {".".join(path_names(p)): tuple(getattr(leaf, "shape", ())) for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {
+        ".".join(path_names(p)): tuple(getattr(leaf, "shape", ()))
+        for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
 
 
 def _check_fits(item_dir: Path, template) -> None:
@@ -197,10 +211,15 @@ def _check_fits(item_dir: Path, template) -> None:
         if name not in saved:
             raise ValueError(f"checkpoint {item_dir} does not fit the model: it has no array {name}")
         if saved[name] != shape:
-            raise ValueError(f"checkpoint {item_dir} does not fit the model: {name} {list(saved[name])} where the model has {list(shape)}")
+            raise ValueError(
+                f"checkpoint {item_dir} does not fit the model: {name} {list(saved[name])} "
+                f"where the model has {list(shape)}"
+            )
     if len(saved) != len(wanted):
         extra = next(n for n in saved if n not in wanted)
-        raise ValueError(f"checkpoint {item_dir} holds {len(saved)} arrays but the model expects {len(wanted)} (e.g. {extra})")
+        raise ValueError(
+            f"checkpoint {item_dir} holds {len(saved)} arrays but the model expects {len(wanted)} (e.g. {extra})"
+        )
 
 
 def write_json(path: Path, value, *, indent: int = 2) -> None:
@@ -242,7 +261,10 @@ def check_files(item_dir: Path, expected: dict[str, str]) -> None:
     found = file_digests(item_dir)
     for name, digest in expected.items():
         if name not in found:
-            raise CheckpointError(f"{item_dir / name}: missing; the checkpoint is incomplete (restore it from a copy, or delete it to train again)")
+            raise CheckpointError(
+                f"{item_dir / name}: missing; the checkpoint is incomplete "
+                "(restore it from a copy, or delete it to train again)"
+            )
         if found[name] != digest:
             raise CheckpointError(
                 f"{item_dir / name}: does not match the checksum it was saved with; the checkpoint is damaged "

@@ -73,7 +73,9 @@ def warm_step(fns, params, rest, opt_state, batch, targets, lam, *, use_kd: bool
     if forward:
         jax.block_until_ready(fns.forward_loss(params, rest, batch, targets, lam, key, use_kd=use_kd, use_nll=use_nll))
     p_copy, o_copy = copy_tree((params, opt_state))
-    jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, batch, targets, lam, key, use_kd=use_kd, use_nll=use_nll))
+    jax.block_until_ready(
+        fns.train_step(p_copy, rest, o_copy, batch, targets, lam, key, use_kd=use_kd, use_nll=use_nll)
+    )
 
 
 def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> None:
@@ -115,7 +117,11 @@ def train_epoch(state: RunState, epoch: int, targets, warmed: set) -> dict:
     _warm_up(state, steps, probe, targets_of, lam, warmed)
     clock = EpochClock()
     sums = {True: jnp.zeros((), jnp.float32), False: jnp.zeros((), jnp.float32)}  # summed losses by gold, on the device
-    read = _LossReads(state, epoch, progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch"))
+    read = _LossReads(
+        state,
+        epoch,
+        progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch"),
+    )
     wall0 = time.perf_counter()
     for i, (host_batch, gold) in enumerate(steps):
         use_kd, use_nll = _variant(lam, gold)
@@ -131,7 +137,9 @@ def train_epoch(state: RunState, epoch: int, targets, warmed: set) -> dict:
         if i in probe:  # the forward alone, then the step, each timed on an idle device
             read(sums, i)
             t0 = time.perf_counter()
-            jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll))
+            jax.block_until_ready(
+                fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll)
+            )
             clock.forward += time.perf_counter() - t0
             t0 = time.perf_counter()
         faults.point("step")

@@ -39,6 +39,8 @@ def point(counter: str, name: str = "") -> None:
     if target:
         kind, _, n = target.partition(":")
         if kind not in COUNTERS or not n.isdigit():
-            raise ValueError(f"JAXKD_KILL_AT must be <counter>:<n> with counter one of {', '.join(COUNTERS)}; got {target!r}")
+            raise ValueError(
+                f"JAXKD_KILL_AT must be <counter>:<n> with counter one of {', '.join(COUNTERS)}; got {target!r}"
+            )
         if kind == counter and count == int(n):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -123,7 +123,9 @@ def _set_up(config, workdir: Path):
     parts = split(tagger)
     parts = parts._replace(params=placement.replicate(parts.params), rest=placement.replicate(parts.rest))
     checkpoints = Checkpoints(workdir, writable=True)
-    state = RunState(config, workdir, spec, corpus, encoded, parts, None, placement, checkpoints, 0, 0, parts.params, None)
+    state = RunState(
+        config, workdir, spec, corpus, encoded, parts, None, placement, checkpoints, 0, 0, parts.params, None
+    )
     labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))
     state.unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
     state.steps_per_epoch = labeled + state.unlabeled_per_epoch
@@ -161,7 +163,9 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     if improved:
         state.best = {"epoch": epoch, "dev_f1": dev["f1"]}
     loop_state = {"epoch": epoch, "history": state.history, "best": state.best}
-    state.checkpoints.save(epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_f1=dev["f1"])
+    state.checkpoints.save(
+        epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_f1=dev["f1"]
+    )
     _write_scalars(writer, row)
     fwd, t_teacher = row["student_forward_s"], row["teacher_forward_s"]
     t_step = row["total_s"] - t_teacher

@@ -65,7 +65,9 @@ class Placement:
 
     def check_batch(self, name: str, size: int) -> None:
         if size % self.data:
-            raise ValueError(f"{name} = {size} is not divisible by the {self.data} devices of the data axis (mesh.data)")
+            raise ValueError(
+                f"{name} = {size} is not divisible by the {self.data} devices of the data axis (mesh.data)"
+            )
 
     def replicate(self, tree):
         """``tree`` on every device of the mesh (without one: on the default device)."""
@@ -107,7 +109,9 @@ def initialize_processes(coordinator_address: str | None, num_processes: int | N
     the three arguments, or, all None, from the cluster's environment (Slurm,
     Open MPI, TPU pods). On CPUs the collectives go through gloo."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
 
 
 def is_main_process() -> bool:

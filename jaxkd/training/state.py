@@ -100,11 +100,16 @@ def restore_latest(state: RunState, allowed: bool) -> None:
     if saved is None:
         return
     if not allowed:
-        raise TrainingError(f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir")
+        raise TrainingError(
+            f"{state.workdir} already holds a run; rerun with --resume to continue it, or use a new --workdir"
+        )
     # Restored into the templates' shardings (this run's mesh, whatever the saving
     # run's); replicated again for the optimizer's scalars, which optax creates
     # on one device and orbax then commits there.
     restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
     state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
     state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
-    log(f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} (best dev F1 so far {state.best['dev_f1']:.2f})")
+    log(
+        f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} "
+        f"(best dev F1 so far {state.best['dev_f1']:.2f})"
+    )

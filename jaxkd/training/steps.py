@@ -136,7 +136,9 @@ def objective(spec: DistillSpec, model, batch, targets, lam, *, use_kd: bool, us
 
 
 class StudentFns(NamedTuple):
-    train_step: Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll) -> (params, opt_state, loss)
+    train_step: (
+        Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll) -> (params, opt_state, loss)
+    )
     forward_loss: Any  # same inputs minus opt_state -> loss (timing of the forward phase)
     decode: Any  # (params, rest, batch) -> tags [B, W] int32
     optimizer: Any = None  # the optax transformation of train_step (None: decoding only)
@@ -169,7 +171,9 @@ def shared(key, build):
     return _COMPILED[key]
 
 
-def student_fns(parts: Split, spec: DistillSpec, optimizer: OptimizerSettings | optax.GradientTransformation | None) -> StudentFns:
+def student_fns(
+    parts: Split, spec: DistillSpec, optimizer: OptimizerSettings | optax.GradientTransformation | None
+) -> StudentFns:
     """The compiled train step, forward loss and decoder of a student.
 
     With ``optimizer`` given as :class:`OptimizerSettings` (or None, for
@@ -241,7 +245,16 @@ def group_labels(params):
     return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(params, *, encoder_lr: float, head_lr: float, total_steps: int, warmup_fraction: float, weight_decay: float, clip_norm: float):
+def make_optimizer(
+    params,
+    *,
+    encoder_lr: float,
+    head_lr: float,
+    total_steps: int,
+    warmup_fraction: float,
+    weight_decay: float,
+    clip_norm: float,
+):
     """AdamW with separate learning rates for the encoder and for the emission
     layer + CRF, each with linear warm-up then linear decay to 0, after global
     gradient-norm clipping.

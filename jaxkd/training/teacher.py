@@ -190,7 +190,9 @@ def _fit_head(state: RunState, rows, of) -> None:
         f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
 
 
-def _cached_targets(state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, split: str, rows) -> tuple[TeacherCache, bool]:
+def _cached_targets(
+    state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, split: str, rows
+) -> tuple[TeacherCache, bool]:
     """The teacher's targets of every row of ``split`` (built once per process
     for a teacher checkpoint, method and rows), and whether this call built them."""
     digest = hashlib.blake2b(digest_size=16)
