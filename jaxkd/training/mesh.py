@@ -2,9 +2,10 @@
 ``model`` axis (size 1; named so that shardings can later split parameters
 too), over the devices of one process or of several (``jax.distributed``).
 
-Parameters, optimizer state and the teacher's are replicated on every device
-of the mesh; every batch, and every per-row field of the teacher's targets,
-is split by rows over ``data``. The compiled step is then the same program
+Parameters, optimizer state, the teacher's and its cached targets' tables
+are replicated on every device of the mesh; every batch, and the teacher's
+targets of a batch (gathered from those tables by row ids), is split by rows
+over ``data``. The compiled step is then the same program
 partitioned by XLA: each device computes its rows' forward and backward, and
 the gradient is all-reduced before the (replicated) update. ``train.batch_size``
 is the global batch. With one device on the data axis nothing is placed and
