@@ -3,9 +3,14 @@ teacher (a typed structure of arrays per batch) and its distillation term.
 
 Everything that depends on the method reads :data:`REGISTRY`: the compiled
 teacher and train step (``jaxkd/training/steps.py``), the teacher cache
-(``jaxkd/training/targets.py``), configuration checks, the demo and the
-benchmarks. Adding a method is one targets type, its two functions and one
-:class:`Method` entry here, plus its loss in :mod:`jaxkd.losses`.
+(``jaxkd/training/targets.py``), the demo and the benchmarks. Adding a method
+is one targets type, its two functions and one :class:`Method` entry here,
+plus its loss in :mod:`jaxkd.losses`.
+
+Which method may distil which student head from which teacher head is one
+rule, :func:`scenario` (at the end): the configuration checks, the teacher's
+checks, the compiled teacher and the KD term all ask it, and
+:func:`compatibility_table` writes it as the table of ``docs/heads.md``.
 
 Each targets type lists, in ``LAYOUT``, how the teacher cache keeps every
 field of a row:
