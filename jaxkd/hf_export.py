@@ -124,6 +124,9 @@ def read_hf(path: str | Path, *, dtype: str | None = None):
       FileNotFoundError: ``path`` is not an ``hf`` export.
     """
     path = Path(path)
+    dtype = dtype or "float32"
+    if dtype not in DTYPES:  # as for a workdir (jaxkd.models.heads.abstract_tagger)
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype!r}")
     for name in ("config.json", "model.safetensors", "crf.safetensors"):
         if not (path / name).is_file():
             raise FileNotFoundError(
@@ -138,7 +141,7 @@ def read_hf(path: str | Path, *, dtype: str | None = None):
     weights = read_weights(path)  # one reader for the encoder and the classifier
     encoder_config = BertConfig.from_dict(config)
     encoder = bert_from_weights(encoder_config, weights, checkpoint_layers=encoder_config.num_hidden_layers,
-                                dtype=DTYPES[dtype or "float32"], rngs=nnx.Rngs(0), source=path)
+                                dtype=DTYPES[dtype], rngs=nnx.Rngs(0), source=path)
     tagger = Tagger(encoder, len(labels), dropout=0.0, constraints=allowed if constrained else None, rngs=nnx.Rngs(1))
     tagger.head.kernel.set_value(np.ascontiguousarray(weights["classifier.weight"].T))
     tagger.head.bias.set_value(weights["classifier.bias"])

@@ -39,7 +39,7 @@ _PROCESS_ID = flags.DEFINE_integer(
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "several processes, found by jax in the cluster's environment (Slurm, Open MPI, TPU)"
 )
-_CONFIG = None  # the --config flag, defined by cli() around the configuration it loaded
+_CONFIG = None  # the --config flag, defined by cli() over the configuration it loaded
 
 
 def _fail(message: str) -> None:
@@ -110,6 +110,17 @@ def load_config_file(spec: str):
         _fail(f"--config {spec}: the configuration cannot be built: {type(err).__name__}: {err}")
 
 
+def _define_config_flag(config, argv: list[str]):
+    """The ``--config`` flag over ``config``; ml_collections defines a flag for
+    each ``--config.KEY`` override in ``argv`` here (an unknown key raises).
+    A flag of an earlier call in this process is replaced, overrides and all."""
+    for name in [n for n in flags.FLAGS if n == "config" or n.startswith("config.")]:
+        delattr(flags.FLAGS, name)
+    return config_flags.DEFINE_config_dict(
+        "config", config, "the configuration (--config FILE.py[:ARG])", lock_config=True, sys_argv=argv
+    )
+
+
 def cli(argv: list[str] | None = None) -> None:
     """The command line: the configuration file is executed once, and
     ``--config.KEY=VALUE`` overrides apply to what it built."""
@@ -119,12 +130,7 @@ def cli(argv: list[str] | None = None) -> None:
         _fail("--config is required (e.g. --config configs/wnut16_minilm.py:teacher)")
     config = load_config_file(spec)
     try:
-        if _CONFIG is None:  # the overrides in argv are parsed here, as flags of their own
-            _CONFIG = config_flags.DEFINE_config_dict(
-                "config", config, "the configuration (--config FILE.py[:ARG])", lock_config=True, sys_argv=argv
-            )
-        else:  # cli() called again in one process: the overrides of the first call's keys
-            flags.FLAGS["config"].value = config
+        _CONFIG = _define_config_flag(config, argv)
         app.run(main, argv=argv)
     except SystemExit as exit_:
         if exit_.code == 1:  # absl's flag-parsing and usage errors: a user error

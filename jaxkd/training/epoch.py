@@ -26,6 +26,7 @@ from jaxkd.training import faults
 from jaxkd.training.phases import EpochClock
 from jaxkd.training.state import RunState, TrainingError
 from jaxkd.training.steps import copy_tree, dropout_key
+from jaxkd.training.teacher import Targets
 
 
 def _variant(lam: float, gold: bool) -> tuple[bool, bool]:
@@ -101,10 +102,9 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
 READ_EVERY = 16
 
 
-def train_epoch(state: RunState, epoch: int, targets, warmed: set) -> dict:
+def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> dict:
     """One epoch of training steps (compiled first: ``warmed`` holds the
-    shapes and variants compiled so far); ``targets``: the teacher's
-    (:class:`jaxkd.training.teacher.Targets`). Returns the epoch's row of the
+    shapes and variants compiled so far). Returns the epoch's row of the
     history, dev F1 still to come."""
     config, fns, rest = state.config, state.fns, state.rest
     lam = state.kd_lambda(epoch)

@@ -10,6 +10,7 @@ from jaxkd.data.pipeline import EncodedCorpus
 from jaxkd.evaluate import entity_scores
 from jaxkd.training.mesh import Placement
 from jaxkd.training.state import RunState
+from jaxkd.training.teacher import Targets
 
 
 def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *,
@@ -39,9 +40,8 @@ def score(state: RunState, params, split_name: str) -> dict:
                        state.config.train.eval_batch_size, place=state.placement)
 
 
-def final_results(state: RunState, targets) -> dict:
-    """The best dev epoch scored on dev and test, with the run's history
-    (``targets``: the teacher's, :class:`jaxkd.training.teacher.Targets`)."""
+def final_results(state: RunState, targets: Targets) -> dict:
+    """The best dev epoch scored on dev and test, with the run's history."""
     config = state.config
     best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
     return {

@@ -122,16 +122,17 @@ def _set_up(config, workdir: Path):
     run_dir.write_model_files(workdir, enc_dir, tagger, labels, dtype=config.model.dtype)
     parts = split(tagger)
     parts = parts._replace(params=placement.replicate(parts.params), rest=placement.replicate(parts.rest))
-    checkpoints = Checkpoints(workdir, writable=True)
-    state = RunState(
-        config, workdir, spec, corpus, encoded, parts, None, placement, checkpoints, 0, 0, parts.params, None
-    )
     labeled = len(encoded.batches("train", config.train.batch_size, shuffle=False))
-    state.unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
-    state.steps_per_epoch = labeled + state.unlabeled_per_epoch
+    unlabeled_per_epoch = max(1, round(config.data.unlabeled_ratio * labeled)) if unlabeled else 0
     if unlabeled:
         log(f"[jaxkd] unlabelled text ({config.data.unlabeled}): {len(unlabeled)} sentences; "
-            f"{state.unlabeled_per_epoch} of their batches mixed with the {labeled} labelled ones per epoch")
+            f"{unlabeled_per_epoch} of their batches mixed with the {labeled} labelled ones per epoch")
+    state = RunState(
+        config=config, workdir=workdir, spec=spec, corpus=corpus, encoded=encoded, parts=parts, fns=None,
+        placement=placement, checkpoints=Checkpoints(workdir, writable=True),
+        steps_per_epoch=labeled + unlabeled_per_epoch, unlabeled_per_epoch=unlabeled_per_epoch,
+        params=parts.params, opt_state=None,
+    )
     state.fns = student_fns(parts, spec, _optimizer_settings(state, labeled))  # shared with earlier runs
     state.opt_state = state.fns.optimizer.init(parts.params)
     return state, teacher
