@@ -27,6 +27,13 @@ class Preset:
     batch_size: int
     min_bucket_length: int = 16  # bucket lengths min, 2 min, 4 min, ... (as in training)
     types: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")  # 9 BIO tags
+    token_tags: int = 0  # > 0: that many token tags (parts of speech, every move allowed) instead of BIO
+
+    def labels(self) -> LabelVocab:
+        """The preset's tag set: BIO over ``types``, or ``token_tags`` token tags."""
+        if self.token_tags:
+            return LabelVocab(tuple(f"T{i:02d}" for i in range(self.token_tags)), "token")
+        return LabelVocab.from_types(self.types)
 
 
 PRESETS = {
@@ -41,6 +48,22 @@ PRESETS = {
         max_words=113,
         extra_subwords=0.4,
         batch_size=32,
+    ),
+    "ud-xpos": Preset(
+        # Penn Treebank parts of speech on UD English-EWT (jaxkd/corpora/ud_english_ewt):
+        # 49 token tags, the CRF size where the structured methods cost most.
+        # A MiniLM-L6-shaped teacher (the studies' teacher) and its first 2 layers.
+        teacher=BertConfig(
+            vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536
+        ),
+        student_layers=2,
+        sentences=12544,
+        median_words=11.5,  # EWT train: geometric mean 11.5 words, log sd 0.94, max 159
+        sigma_words=0.94,
+        max_words=159,
+        extra_subwords=0.15,  # MiniLM's WordPiece on EWT: 1.15 sub-words per word
+        batch_size=32,
+        token_tags=49,
     ),
     "tiny": Preset(
         # Small enough to compile fast on a CPU; sentences long enough (and the

@@ -14,8 +14,14 @@ student by paired bootstrap intervals over test sentences.
 ``STUDENT/VARIANT`` with ``--student STUDENT``. A
 variant ``METHOD+unlabeled`` is METHOD that also distils on the unlabelled
 text of ``--unlabeled`` (``data.unlabeled``; default ``wnut16-unused``, the
-offline training tweets that ``data.max_train_sentences`` leaves out).
-``--set KEY=VALUE`` changes a key of every run (teacher and students).
+offline training tweets that ``data.max_train_sentences`` leaves out). A
+variant may end in changes of its own, ``@KEY=VALUE`` each
+(``efficient@distill.centered=true``, ``efficient@train.epochs=12``): the
+variants of one method compared on dev. ``--set KEY=VALUE`` changes a key
+of every run (teacher and students).
+
+The score is entity F1 for chunk tags and token accuracy for tags that are
+not chunks (parts of speech); the JSON names it (``meta.metric``).
 
 Every run is a workdir: ``WORKDIR/teacher`` and ``WORKDIR/VARIANT/seedK``.
 A run whose ``eval.json`` exists is done and is read, not trained again; an
@@ -47,6 +53,7 @@ import numpy as np
 from jaxkd.config import changed_keys
 from jaxkd.data.sources import load_corpus
 from jaxkd.data.unlabeled import WNUT16_UNUSED
+from jaxkd.evaluate import METRIC_NAMES
 from jaxkd.labeling import load_tagger
 from jaxkd.methods import METHODS
 from jaxkd.stats import micro_f1, paired_bootstrap, sentence_counts
@@ -96,8 +103,9 @@ def _heldout(config):
 
 
 def evaluate_run(workdir: Path, corpus, heldout, *, read_heldout: bool) -> dict:
-    """Per-sentence entity counts and F1 of a run's best checkpoint on dev,
-    test and (unless the run trained on them) the held-out sentences."""
+    """Per-sentence counts (:func:`jaxkd.stats.sentence_counts`) and the score
+    (entity F1, or token accuracy) of a run's best checkpoint on dev, test
+    and (unless the run trained on them) the held-out sentences."""
     sets = {"test": corpus.test, "dev": corpus.dev}
     if heldout is not None and not read_heldout:
         sets["unused"] = heldout
@@ -105,9 +113,20 @@ def evaluate_run(workdir: Path, corpus, heldout, *, read_heldout: bool) -> dict:
     out = {}
     for name, sentences in sets.items():
         pred = [s.tags for s in tagger.label([list(s.words) for s in sentences])]
-        counts = sentence_counts([list(s.tags) for s in sentences], pred)
-        out[name] = {"f1": float(micro_f1(counts.sum(0))), "counts": counts.tolist()}
+        counts = sentence_counts([list(s.tags) for s in sentences], pred, chunks=corpus.labels.chunks)
+        out[name] = {"score": float(micro_f1(counts.sum(0))), "counts": counts.tolist()}
+    out["metric"] = "f1" if corpus.labels.chunks else "accuracy"
     return out
+
+
+def _score(entry: dict) -> float:
+    """A set's score in an ``eval.json`` (``f1`` in studies before 2026-12)."""
+    return entry["score"] if "score" in entry else entry["f1"]
+
+
+def _sets(scores: dict) -> dict:
+    """The scored sets of an ``eval.json``."""
+    return {name: v for name, v in scores.items() if isinstance(v, dict) and "counts" in v}
 
 
 class Study:
@@ -133,12 +152,15 @@ class Study:
         return config
 
     def student_config(self, variant: str, seed: int):
-        method, plus, extra = variant.partition("+")
+        name, *changes = variant.split("@")
+        method, plus, extra = name.partition("+")
         if plus and extra != "unlabeled":
             raise ValueError(f"variant {variant!r}: the only suffix is '+unlabeled'")
         config = self.config(f"{self.args.student}/{method}" if self.args.student else method, seed)
         if plus:
             config.data.unlabeled = self.args.unlabeled
+        for change in changes:
+            _set(config, change)
         return config
 
     def _one(self, name: str, config, workdir: Path, number: int, total: int) -> None:
@@ -170,8 +192,8 @@ class Study:
         tmp.replace(done)
         self.evals[name] = scores
         self.durations.append(time.perf_counter() - t0)
-        f1s = ", ".join(f"{k} {v['f1']:.2f}" for k, v in scores.items() if isinstance(v, dict) and "f1" in v)
-        print(f"[study] {name}: {f1s} ({self.durations[-1]:.0f}s)", flush=True)
+        line = ", ".join(f"{k} {_score(v):.2f}" for k, v in _sets(scores).items())
+        print(f"[study] {name}: {scores['metric']} {line} ({self.durations[-1]:.0f}s)", flush=True)
 
     def run_all(self) -> None:
         total = 1 + len(self.variants) * len(self.seeds)
@@ -185,18 +207,18 @@ class Study:
 
 
 def summarise(evals: dict, variants: list[str], seeds: list[int], *, replicates: int) -> dict:
-    """Mean and standard deviation of F1 per variant and set, and for each
-    variant against vanilla the paired bootstrap difference on test."""
+    """Mean and standard deviation of the score per variant and set, and for
+    each variant against vanilla the paired bootstrap difference on test."""
 
     def runs(variant):
         return [evals[f"{variant}/seed{s}"] for s in seeds]
 
-    teacher_sets = {name: v for name, v in evals["teacher"].items() if isinstance(v, dict) and "f1" in v}
-    rows = {"teacher": {name: {"mean": v["f1"], "std": 0.0, "runs": [v["f1"]]} for name, v in teacher_sets.items()}}
+    teacher_sets = _sets(evals["teacher"])
+    rows = {"teacher": {name: {"mean": _score(v), "std": 0.0, "runs": [_score(v)]} for name, v in teacher_sets.items()}}
     for variant in variants:
         row = {}
         for name in SETS:
-            values = [r[name]["f1"] for r in runs(variant) if name in r]
+            values = [_score(r[name]) for r in runs(variant) if name in r]
             if values:
                 std = statistics.stdev(values) if len(values) > 1 else 0.0
                 row[name] = {"mean": statistics.mean(values), "std": std, "runs": values}
@@ -219,10 +241,11 @@ def summarise(evals: dict, variants: list[str], seeds: list[int], *, replicates:
 
 def markdown(summary: dict, meta: dict) -> str:
     have_unused = any("unused" in row for row in summary.values())
+    score = METRIC_NAMES[meta.get("metric", "f1")]
     head = (
-        "| model | test F1 | dev F1 |"
-        + (" unused-tweet F1 |" if have_unused else "")
-        + " test F1 - vanilla [95% CI: sentences] | [sentences and seeds] | minutes per run |"
+        f"| model | test {score} | dev {score} |"
+        + (f" unused-tweet {score} |" if have_unused else "")
+        + f" test {score} - vanilla [95% CI: sentences] | [sentences and seeds] | minutes per run |"
     )
     lines = [
         f"Seeds: {meta['seeds']}; mean ± standard deviation over seeds; intervals: paired bootstrap, "
@@ -248,7 +271,7 @@ def markdown(summary: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: dict, path: Path, title: str) -> None:
+def plot(summary: dict, path: Path, title: str, metric: str = "f1") -> None:
     """Left: test F1 by variant (mean and standard deviation over seeds, each
     seed a dot). Right: each variant minus vanilla, with its 95% interval."""
     import matplotlib
@@ -267,7 +290,8 @@ def plot(summary: dict, path: Path, title: str) -> None:
         left.axhline(summary["teacher"]["test"]["mean"], color="C3", linestyle="--", label="teacher")
         left.legend(loc="lower right")
     left.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    left.set_ylabel("test entity F1")
+    score = "entity F1" if metric == "f1" else "token accuracy"
+    left.set_ylabel(f"test {score}")
     left.set_title("by seed; mean ± sd", fontsize=9)
     compared = [n for n in names if "vs_vanilla" in summary[n]]
     for i, name in enumerate(compared):
@@ -277,7 +301,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
             right.errorbar([i + offset], [d["difference"]], yerr=interval, fmt="o", color=color, capsize=4)
     right.axhline(0.0, color="0.3", linewidth=0.8)
     right.set_xticks(range(len(compared)), compared, rotation=30, ha="right")
-    right.set_ylabel("test F1 minus vanilla (95% bootstrap interval)")
+    right.set_ylabel(f"test {score} minus vanilla (95% bootstrap interval)")
     right.set_title("paired difference; blue: resampling sentences, orange: sentences and seeds", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -325,6 +349,7 @@ def study_meta(study: Study, argv) -> dict:
     """The command, sizes, durations and environment of this invocation."""
     return {
         "command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "metric": study.evals["teacher"].get("metric", "f1"),
         "seeds": len(study.seeds),
         "replicates": study.args.replicates,
         "minutes": (time.perf_counter() - study.started) / 60,  # this invocation (runs done earlier are read)
@@ -347,7 +372,7 @@ def write_outputs(summary: dict, meta: dict, out: Path, title: str) -> str:
         f"{meta['cpu_count']} CPUs).\n"
     )
     try:
-        plot(summary, out.with_suffix(".png"), title)
+        plot(summary, out.with_suffix(".png"), title, meta["metric"])
     except ImportError:
         print("[study] note: matplotlib is not installed, so no plot (pip install matplotlib)", file=sys.stderr)
     return table

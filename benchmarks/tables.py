@@ -397,25 +397,29 @@ def _mean(cell: dict, seeds: int) -> str:
     return f2(cell["mean"]) if seeds == 1 or len(cell["runs"]) == 1 else f"{cell['mean']:.2f} ± {cell['std']:.2f}"
 
 
+def _metric(result: dict) -> str:
+    """How a study's score is named: "F1" (entities) or "accuracy" (token tags)."""
+    return {"f1": "F1", "accuracy": "accuracy"}[result["meta"].get("metric", "f1")]
+
+
 def accuracy(result: dict, teacher: str = "teacher MiniLM-L6 (one run)") -> str:
-    """Mean (± standard deviation over seeds) F1 of every variant and its paired difference to vanilla."""
+    """Mean (± standard deviation over seeds) score of every variant and its paired difference to vanilla."""
     seeds = result["meta"]["seeds"]
+    score = _metric(result)
+    has_unused = any("unused" in r for r in result["summary"].values())
     rows = []
     for name, r in result["summary"].items():
         label = teacher if name == "teacher" else _variant_name(name)
-        unused = _mean(r["unused"], seeds) if "unused" in r else "read"
         diff = r.get("vs_vanilla", {})
-        row = [
-            label,
-            _mean(r["test"], seeds),
-            _mean(r["dev"], seeds),
-            unused,
-            interval(diff["sentences"]) if diff else "",
-        ]
+        row = [label, _mean(r["test"], seeds), _mean(r["dev"], seeds)]
+        if has_unused:
+            row.append(_mean(r["unused"], seeds) if "unused" in r else "read")
+        row.append(interval(diff["sentences"]) if diff else "")
         if seeds > 1:
             row.append(interval(diff["sentences_and_seeds"]) if "sentences_and_seeds" in diff else "")
         rows.append(row)
-    header = ["model", "test F1", "dev F1", "unused tweets F1", "test F1 - vanilla [95% interval: sentences]"]
+    header = ["model", f"test {score}", f"dev {score}"] + (["unused tweets F1"] if has_unused else [])
+    header.append(f"test {score} - vanilla [95% interval: sentences]")
     if seeds > 1:
         header.append("[sentences and seeds]")
     meta = result["meta"]
@@ -427,6 +431,42 @@ def accuracy(result: dict, teacher: str = "teacher MiniLM-L6 (one run)") -> str:
         table(header, rows, "l" + "r" * (len(header) - 1))
         + "\n\n"
         + source_line((f"{RESULTS}/{result['_file']}",), what)
+    )
+
+
+# The studies of the table across corpora: (corpus, what it is, file).
+CORPUS_STUDIES = (
+    ("WNUT-16 (offline tweets)", "NER, 1,000 training tweets", "accuracy_wnut16_tiny.json"),
+    ("WNUT-17", "NER, 3,394 training sentences", "accuracy_wnut17_tiny.json"),
+)
+
+
+def accuracy_corpora(*results: dict) -> str:
+    """For each corpus and method, the BERT-tiny students' mean test score and
+    its paired difference to vanilla (resampling sentences)."""
+    methods = [m for m in ("vanilla", "efficient", "kbest", "posterior", "structkd")
+               if any(m in r["summary"] for r in results)]
+    rows = []
+    for (corpus, what, _), result in zip(CORPUS_STUDIES, results):
+        summary = result["summary"]
+        scored = f"{_metric(result)}, {result['meta']['seeds']} seeds"
+        cells = [corpus, what, scored, f2(summary["teacher"]["test"]["mean"])]
+        for method in methods:
+            if method not in summary:
+                cells.append("not run")
+            elif method == "vanilla":
+                cells.append(f2(summary[method]["test"]["mean"]))
+            else:
+                d = summary[method]["vs_vanilla"]["sentences"]
+                cells.append(f"{summary[method]['test']['mean']:.2f} ({interval(d)})")
+        rows.append(cells)
+    header = ["corpus", "data", "score", "teacher"] + methods
+    return (
+        table(header, rows, "lllr" + "r" * len(methods))
+        + "\n\n"
+        + source_line(tuple(f"{RESULTS}/{f}" for _, _, f in CORPUS_STUDIES),
+                      "test scores; each method: mean over seeds (difference to vanilla [95% paired bootstrap "
+                      "interval over test sentences])")
     )
 
 

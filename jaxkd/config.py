@@ -20,10 +20,13 @@ import ml_collections
 
 from jaxkd import methods
 from jaxkd.crf import ALGORITHMS
-from jaxkd.losses import KBEST_WEIGHTS, SCHEDULES
+from jaxkd.data.conllu import COLUMNS
+from jaxkd.data.scheme import SCHEMES
+from jaxkd.losses import KBEST_WEIGHTS
 from jaxkd.models.heads import HEADS
 from jaxkd.models.tagger import DTYPES
 from jaxkd.progress import MODES as PROGRESS_MODES
+from jaxkd.schedules import SCHEDULES
 
 INF = float("inf")
 
@@ -54,11 +57,16 @@ KEYS: dict[str, Key] = {
     "compile_cache": Key("auto", 'persistent XLA compilation cache: "auto" (~/.cache/jaxkd/xla), a directory, '
                          'or "" (off); JAX_COMPILATION_CACHE_DIR takes precedence', resumable=True),
     # data
-    "data.source": Key("wnut16", '"wnut16" (offline), a CoNLL directory, or "hf:ID" (Hugging Face datasets)'),
+    "data.source": Key("wnut16", '"wnut16" (offline), a corpus shipped in jaxkd/corpora ("wnut17", "btc", '
+                       '"ud-ewt-upos", "ud-ewt-xpos"), a directory of CoNLL or CoNLL-U files, or "hf:ID" (Hugging '
+                       'Face datasets)'),
     "data.task": Key("", 'Hugging Face datasets: "ner" or "chunk" ("": decided from the dataset)'),
     "data.word_col": Key(0, "CoNLL files: the column of the words"),
     "data.tag_col": Key(-1, "CoNLL files: the column of the tags"),
-    "data.scheme": Key("auto", '"auto", "iob1" or "iob2" (files are converted to IOB2)'),
+    "data.scheme": Key("auto", 'CoNLL files: "auto", "iob1" or "iob2" (chunks, converted to IOB2, scored by entity '
+                       'F1) or "token" (tags that are not chunks, e.g. parts of speech: scored by accuracy)',
+                       choices=SCHEMES),
+    "data.conllu_tags": Key("upos", "CoNLL-U directories: the tag column", choices=tuple(COLUMNS)),
     "data.allow_unseen_tags": Key(False, "allow dev/test tags that train never has"),
     "data.max_train_sentences": Key(0, "0: all; otherwise the first n (demo, smoke tests)",
                                     bounds=(0, INF, ">= 0 (0: all)")),
@@ -92,6 +100,9 @@ KEYS: dict[str, Key] = {
     "distill.lambda_value": Key(0.9, "the constant schedule's lambda (official code: 0.9)",
                                 bounds=(0.0, 1.0, "in [0, 1]")),
     "distill.emissions_only": Key(False, "efficient: the official code's struct_wo_trans variant"),
+    "distill.centered": Key(False, "efficient: match the sub-structure scores centred within each group (the pair "
+                            "scores of a position, the start scores, the end scores), so a constant shift that "
+                            "leaves the CRF's distribution unchanged costs nothing; false: the paper's L2"),
     "distill.kbest_k": Key(3, "kbest: K (paper: 3)", bounds=(1, 1000, "in [1, 1000]")),
     "distill.kbest_weights": Key("original", 'kbest: "original" or "probability" weights', choices=KBEST_WEIGHTS),
     "distill.temperature": Key(1.0, "tau of posterior and structkd (every scenario): scores divided by tau, the "

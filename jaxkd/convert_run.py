@@ -98,10 +98,10 @@ def convert(workdir: str | Path) -> tuple[int, int]:
     if best_epoch != epoch:
         loop = {"epoch": best_epoch, "history": history[: best_epoch + 1], "best": state["best"]}
         checkpoints.save(
-            best_epoch, params=best_params, opt_state=None, loop_state=loop, dev_f1=state["best"]["dev_f1"]
+            best_epoch, params=best_params, opt_state=None, loop_state=loop, dev_score=state["best"]["dev_f1"]
         )
     checkpoints.save(
-        epoch, params=tree["params"], opt_state=tree["opt_state"], loop_state=state, dev_f1=history[epoch]["dev_f1"]
+        epoch, params=tree["params"], opt_state=tree["opt_state"], loop_state=state, dev_score=history[epoch]["dev_f1"]
     )
     return best_epoch, epoch
 

@@ -1,5 +1,8 @@
-"""Entity-level evaluation: conlleval's reading of chunks, as seqeval's default
-mode scores them (tags split by :func:`jaxkd.data.scheme.split_tag`).
+"""Evaluation: entity-level scores of chunk tags, conlleval's reading of
+chunks as seqeval's default mode scores them (tags split by
+:func:`jaxkd.data.scheme.split_tag`), and token accuracy of tags that are not
+chunks (parts of speech). :func:`scores` picks by the tag scheme and names
+the score a run selects its best epoch by.
 
 The chunk reading is jaxkd's own (importing seqeval costs a process 1-1.6 s,
 most of it scikit-learn); the tests check it against seqeval on random tag
@@ -113,8 +116,56 @@ def token_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> fl
     return float(0.0 if prec + rec == 0 else 100 * 2 * prec * rec / (prec + rec))
 
 
+def token_accuracy(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+    """Token accuracy in percent, overall and per gold tag.
+
+    Args:
+      gold, pred: per sentence, one tag string per word.
+
+    Returns:
+      {"accuracy", "correct", "support", "per_tag": {TAG: {"accuracy",
+      "support"}}}: ``support`` words, ``correct`` of them with the gold tag;
+      a tag's accuracy is over the words whose gold tag it is (its recall).
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    support, correct = Counter(), Counter()
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted")
+        support.update(g)
+        correct.update(a for a, b in zip(g, p) if a == b)
+    total, hits = sum(support.values()), sum(correct.values())
+    return {
+        "accuracy": 100 * hits / total if total else 0.0,
+        "correct": hits,
+        "support": total,
+        "per_tag": {t: {"accuracy": 100 * correct[t] / n, "support": n} for t, n in sorted(support.items())},
+    }
+
+
+def scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, chunks: bool = True) -> dict:
+    """:func:`entity_scores` of chunk tags or :func:`token_accuracy` of token
+    tags, with ``"metric"`` (``"f1"`` or ``"accuracy"``) and ``"score"``
+    (its value: what a run's best epoch is chosen by) added."""
+    if chunks:
+        out = entity_scores(gold, pred)
+        return {**out, "metric": "f1", "score": out["f1"]}
+    out = token_accuracy(gold, pred)
+    return {**out, "metric": "accuracy", "score": out["accuracy"]}
+
+
+METRIC_NAMES = {"f1": "F1", "accuracy": "accuracy"}  # how logs name a score
+
+
 def format_scores(name: str, scores: dict) -> str:
-    """A conlleval-like block: the overall line, then one line per type."""
+    """A conlleval-like block: the overall line, then one line per type (or,
+    for token accuracy, per tag)."""
+    if "per_tag" in scores:
+        lines = [f"{name}: accuracy {scores['accuracy']:6.2f}  ({scores['support']} words)"]
+        lines += [f"  {tag:>14}: accuracy {row['accuracy']:6.2f}  ({row['support']})"
+                  for tag, row in scores["per_tag"].items()]
+        return "\n".join(lines)
     lines = [
         f"{name}: precision {scores['precision']:6.2f}  recall {scores['recall']:6.2f}  "
         f"F1 {scores['f1']:6.2f}  ({scores['support']} entities)"

@@ -55,7 +55,7 @@ class Labelled(NamedTuple):
       words: the input words.
       tags: one tag per word.
       entities: the chunks the tags spell (conlleval's reading of BIO, as the
-        evaluation uses).
+        evaluation uses); none for token tags (parts of speech).
       marginals: ``[len(words), N]`` float32 posterior P(tag | sentence) per
         word (columns in ``TrainedTagger.labels`` order), when asked for.
     """
@@ -122,7 +122,8 @@ class TrainedTagger:
         ]
         for k, i in enumerate(present):
             tags = self.run.labels.decode(tag_ids[k])
-            out[i] = Labelled(sentences[i], tags, entities_of(sentences[i], tags), probs[k] if marginals else None)
+            entities = entities_of(sentences[i], tags) if self.run.labels.chunks else []
+            out[i] = Labelled(sentences[i], tags, entities, probs[k] if marginals else None)
         return out
 
     def batches(self, rows, batch_size: int | None = None) -> list:

@@ -120,27 +120,52 @@ class SquaredError(NamedTuple):
     count: jnp.ndarray  # [] float32, number of sub-structures
 
 
-def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask) -> SquaredError:
+def _centre(x, axis):
+    """``x`` minus its mean over ``axis`` (kept), float32."""
+    return x - jnp.mean(x, axis=axis, keepdims=True)
+
+
+def _emission_diff(student: CRFScores, teacher: CRFScores, mask, centered: bool):
+    """``de = e_S - e_T``: [B, L, N] float32, zero at padding; with
+    ``centered``, each valid position's N values minus their mean over j."""
+    d_e = jnp.where(mask[..., None], _f32(student.emissions) - _f32(teacher.emissions), 0.0)
+    return _centre(d_e, -1) if centered else d_e  # a padded position's zeros stay zero
+
+
+def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask, *, centered: bool = False) -> SquaredError:
     """Summed squared error over every sub-structure, in closed form.
 
     Uses ``sum_ij (dT_ij + de_lj)^2 = sum_ij dT_ij^2 + 2 sum_j de_lj c_j +
     N sum_j de_lj^2`` with ``c_j = sum_i dT_ij``: O(L N + N^2) work, no
     [B, L, N, N] tensor.
 
+    With ``centered``, each group of sub-structures that a CRF may shift
+    together without changing its distribution (the N^2 pairs of a position
+    l >= 1, a row's N starts, its N ends) has its mean difference removed
+    before squaring. A group's difference is a sum of parts (``dT_ij +
+    de_lj``, ``da_j + de_0j``, ``dz_i``) and the mean is linear, so this is
+    the closed form above on the parts centred one by one (dT over all of
+    it; de, da, dz over j): no difference of two large sums is taken.
+
     Args:
-      student, teacher: CRF scores with emissions [B, L, N].
+      student, teacher: CRF scores with emissions [B, L, N], transitions
+        [N, N], start [N] and end [N].
       mask: [B, L] bool prefix mask.
+      centered: remove each group's mean difference (default False: the
+        paper's loss).
 
     Returns:
       SquaredError(total, count) with ``count = sum_b (n_b - 1) N^2 + 2 N``
-      over non-empty rows.
+      over non-empty rows (the same count whether centred or not).
     """
     mask = jnp.asarray(mask, bool)
     n = student.emissions.shape[-1]
-    d_e = jnp.where(mask[..., None], _f32(student.emissions) - _f32(teacher.emissions), 0.0)
-    d_t = _f32(student.transitions) - _f32(teacher.transitions)
-    d_a = _f32(student.start) - _f32(teacher.start)
-    d_z = _f32(student.end) - _f32(teacher.end)
+    d_e = _emission_diff(student, teacher, mask, centered)  # [B, L, N]
+    d_t = _f32(student.transitions) - _f32(teacher.transitions)  # [N, N]
+    d_a = _f32(student.start) - _f32(teacher.start)  # [N]
+    d_z = _f32(student.end) - _f32(teacher.end)  # [N]
+    if centered:
+        d_t, d_a, d_z = _centre(d_t, (0, 1)), _centre(d_a, -1), _centre(d_z, -1)
     lengths = mask.sum(-1)
     nonempty = lengths > 0
     pairs = jnp.maximum(lengths - 1, 0).astype(jnp.float32)  # positions l >= 1
@@ -158,7 +183,9 @@ def efficient_kd_terms(student: CRFScores, teacher: CRFScores, mask) -> SquaredE
     return SquaredError(per_row.sum(), count)
 
 
-def efficient_kd(student: CRFScores, teacher: CRFScores, mask, *, emissions_only: bool = False):
+def efficient_kd(
+    student: CRFScores, teacher: CRFScores, mask, *, emissions_only: bool = False, centered: bool = False
+):
     """Efficient sub-structured KD: mean squared error over every sub-structure.
 
     Args:
@@ -166,16 +193,21 @@ def efficient_kd(student: CRFScores, teacher: CRFScores, mask, *, emissions_only
       mask: [B, L] bool prefix mask.
       emissions_only: the official code's ``struct_wo_trans`` variant: mean over
         valid (l, j) of the squared emission difference only.
+      centered: remove from each group's differences their mean before
+        squaring (see :func:`efficient_kd_terms`); with ``emissions_only``, the
+        group is one position's N emissions, so the term is the mean over
+        valid (l, j) of ``(de_lj - mean_j de_lj)^2``. The divisor is the same
+        as without centring. Default False: the paper's loss.
 
     Returns:
       [] float32 (0 when the batch has no valid position).
     """
     if emissions_only:
         mask = jnp.asarray(mask, bool)
-        d_e = jnp.where(mask[..., None], _f32(student.emissions) - _f32(teacher.emissions), 0.0)
+        d_e = _emission_diff(student, teacher, mask, centered)
         count = mask.sum() * student.emissions.shape[-1]
         return jnp.sum(d_e**2) / jnp.maximum(count, 1)
-    terms = efficient_kd_terms(student, teacher, mask)
+    terms = efficient_kd_terms(student, teacher, mask, centered=centered)
     return terms.total / jnp.maximum(terms.count, 1.0)
 
 
@@ -364,26 +396,3 @@ def structkd_token_student(student_logits, mask, teacher_unary, *, temperature: 
     q = jax.nn.softmax(_f32(student_logits) / temperature, axis=-1)
     p = jax.lax.stop_gradient(_f32(teacher_unary))
     return temperature**2 * _kl_rows(p, q, jnp.asarray(mask, bool)).sum(-1)
-
-
-# ---------------------------------------------------------------------------
-# Mixing with the gold NLL
-# ---------------------------------------------------------------------------
-
-SCHEDULES = ("paper", "constant", "linear")
-
-
-def kd_weight(schedule: str, epoch: int, num_epochs: int, value: float = 0.9) -> float:
-    """lambda in ``L = lambda L_KD + (1 - lambda) L_NLL`` for a 0-based epoch.
-
-    * ``paper``: 1 for every epoch but the last, 0 in the last (Lin et al.).
-    * ``constant``: ``value`` every epoch (the official code used 0.9).
-    * ``linear``: from 1 at the first epoch to 0 at the last.
-    """
-    if schedule == "paper":
-        return 0.0 if epoch >= num_epochs - 1 else 1.0
-    if schedule == "constant":
-        return float(value)
-    if schedule == "linear":
-        return 1.0 if num_epochs <= 1 else 1.0 - epoch / (num_epochs - 1)
-    raise ValueError(f"lambda schedule must be one of {SCHEDULES}; got {schedule!r}")

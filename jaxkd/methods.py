@@ -161,7 +161,7 @@ def _scores_targets(spec, s: CRFScores, mask, constraints) -> ScoreTargets:
 
 def _scores_kd(spec, student: CRFScores, mask, t: ScoreTargets, constraints):
     teacher = CRFScores(t.emissions, t.transitions, t.start, t.end)
-    return losses.efficient_kd(student, teacher, mask, emissions_only=spec.emissions_only)
+    return losses.efficient_kd(student, teacher, mask, emissions_only=spec.emissions_only, centered=spec.centered)
 
 
 def _kbest_targets(spec, s: CRFScores, mask, constraints) -> KBestTargets:

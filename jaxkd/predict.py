@@ -32,7 +32,7 @@ from typing import NamedTuple, Sequence
 from absl import logging
 
 from jaxkd.data.conll import DOCSTART, ColumnCountError, Dialect, read_columns
-from jaxkd.evaluate import entity_scores, format_scores
+from jaxkd.evaluate import format_scores, scores
 from jaxkd.labeling import load_tagger
 from jaxkd.progress import progress
 from jaxkd.training.compiles import use_persistent_cache
@@ -233,7 +233,9 @@ def main(argv=None) -> int:
     print(f"[jaxkd] labelled {len(sentences)} sentences, {n_words} words from {names}", file=sys.stderr)
     if scored[0]:
         try:
-            print(format_scores("entity scores vs the input's tags", entity_scores(*scored)), file=sys.stderr)
+            chunks = tagger.run.labels.chunks
+            what = "entity scores" if chunks else "token accuracy"
+            print(format_scores(f"{what} vs the input's tags", scores(*scored, chunks=chunks)), file=sys.stderr)
         except Exception as err:  # noqa: BLE001 - a gold column in another scheme
             print(f"[jaxkd] (no scores: {err})", file=sys.stderr)
     return 0

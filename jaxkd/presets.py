@@ -107,3 +107,44 @@ def demo_config(
     # random head that spends its first epoch reaching the teacher's scale.
     c.distill.fit_head = True
     return c
+
+
+class CorpusSetup(NamedTuple):
+    """How the study trains on one shipped corpus (``configs/<corpus>.py``)."""
+
+    source: str  # data.source
+    teacher_epochs: int
+    student_epochs: int  # every student set-up's
+    min_bucket_length: int  # data.min_bucket_length
+
+
+CORPUS_SETUPS = {
+    "wnut17": CorpusSetup("wnut17", 4, 6, 32),
+    "btc": CorpusSetup("btc", 3, 4, 32),
+    "ud-ewt-upos": CorpusSetup("ud-ewt-upos", 2, 3, 32),
+    "ud-ewt-xpos": CorpusSetup("ud-ewt-xpos", 2, 3, 32),
+}
+
+
+def corpus_config(corpus: str, arg: str = "teacher") -> ml_collections.ConfigDict:
+    """A run on a shipped corpus (:data:`CORPUS_SETUPS`): ``"teacher"`` (MiniLM-L6),
+    or ``METHOD`` (the BERT-tiny student) or ``STUDENT/METHOD`` with STUDENT
+    in :data:`STUDENTS`; otherwise as the demo's runs (:func:`demo_config`:
+    head lr 1e-2, constant lambda 0.5, ``fit_head`` for efficient), on all
+    the corpus's training sentences."""
+    setup = CORPUS_SETUPS[corpus]
+    student, _, method = arg.rpartition("/")
+    if arg == "teacher":
+        c = demo_config("teacher", train_sentences=0, epochs=setup.teacher_epochs)
+    elif method in METHODS and (student or "tiny") in STUDENTS:
+        c = demo_config("student", method, "", train_sentences=0, epochs=setup.student_epochs,
+                        student=student or "tiny")
+    else:
+        raise ValueError(
+            f"config argument must be 'teacher', a method ({', '.join(METHODS)}) or STUDENT/METHOD with STUDENT in "
+            f"{sorted(STUDENTS)}; got {arg!r}"
+        )
+    c.data.source = setup.source
+    c.data.min_bucket_length = setup.min_bucket_length
+    return c
+

@@ -1,6 +1,10 @@
 """Statistics for comparing trained taggers: entity counts per sentence,
 micro F1 from counts, and paired bootstrap intervals over sentences.
 
+Token tags (parts of speech) are counted as (correct words, words, words),
+so the same micro F1 of summed counts is their token accuracy and every
+function here serves both.
+
 A comparison of two systems (methods) on one test set: each system has runs
 (seeds), each run a ``[S, 3]`` array of entity counts per test sentence
 (correct, predicted, gold). The statistic is the difference of the two
@@ -19,17 +23,21 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxkd.evaluate import chunks
+from jaxkd.evaluate import chunks as spans
 
 
-def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> np.ndarray:
-    """Entity counts of each sentence.
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, chunks: bool = True
+                    ) -> np.ndarray:
+    """Entity counts of each sentence (or, ``chunks=False``, word counts).
 
     Args:
-      gold, pred: ``[S][n_s]`` tag strings (IOB1/IOB2/IOBES, read as conlleval).
+      gold, pred: ``[S][n_s]`` tag strings (IOB1/IOB2/IOBES, read as
+        conlleval; or token tags).
+      chunks: whether the tags spell chunks.
 
     Returns:
-      ``[S, 3] int64``: correct (same type and span), predicted, gold entities.
+      ``[S, 3] int64``: correct (same type and span), predicted, gold
+      entities; for token tags: correct words, words, words.
     """
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
@@ -37,7 +45,10 @@ def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
     for s, (g, p) in enumerate(zip(gold, pred)):
         if len(g) != len(p):
             raise ValueError(f"sentence {s}: {len(g)} gold tags but {len(p)} predicted")
-        g_chunks, p_chunks = set(chunks(g)), set(chunks(p))
+        if not chunks:
+            out[s] = (sum(a == b for a, b in zip(g, p)), len(g), len(g))
+            continue
+        g_chunks, p_chunks = set(spans(g)), set(spans(p))
         out[s] = (len(g_chunks & p_chunks), len(p_chunks), len(g_chunks))
     return out
 

@@ -26,6 +26,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jaxkd.config import valid_keys
+from jaxkd.evaluate import METRIC_NAMES
 from jaxkd.training.loop import TrainingError, run
 from jaxkd.training.mesh import initialize_processes, is_main_process
 
@@ -79,9 +80,11 @@ def main(argv) -> None:
         # the unknown-key errors that cli() reports for flag parsing.
         raise RuntimeError(f"jaxkd.train failed inside training: {type(err).__name__}: {err}") from err
     if "dev" in results and is_main_process():
+        name = METRIC_NAMES[results["dev"]["metric"]]
         print(
             f"[jaxkd] {results['mode']} {results['method']}: best epoch {results['best_epoch']}, "
-            f"dev F1 {results['dev']['f1']:.2f}, test F1 {results['test']['f1']:.2f} -> {_WORKDIR.value}/results.json"
+            f"dev {name} {results['dev']['score']:.2f}, test {name} {results['test']['score']:.2f} -> "
+            f"{_WORKDIR.value}/results.json"
         )
 
 

@@ -1,11 +1,14 @@
 """Reference forms of distillation losses that only the tests use (moved out
 of :mod:`jaxkd.losses`): the efficient-KD sums from the materialised
-sub-structure tensors, and Structural KD with a token-level softmax teacher.
+sub-structure tensors, the efficient-KD loss (centred or not) from explicitly
+built sub-structure scores, and Structural KD with a token-level softmax
+teacher.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from jaxkd import crf
 from jaxkd.crf import CRFScores
@@ -32,6 +35,52 @@ def efficient_kd_terms_materialised(student: CRFScores, teacher: CRFScores, mask
     lengths = mask.sum(-1)
     count = jnp.sum(jnp.where(nonempty, jnp.maximum(lengths - 1, 0) * n * n + 2 * n, 0)).astype(jnp.float32)
     return SquaredError(per_row.sum(), count)
+
+
+def efficient_kd_explicit(
+    student: CRFScores, teacher: CRFScores, mask, *, emissions_only=False, centered=True, xp=np
+):
+    """:func:`jaxkd.losses.efficient_kd` from every sub-structure's score,
+    built one group at a time by broadcasting, without the closed form and
+    without :func:`jaxkd.crf.substructure_scores`.
+
+    The groups are the N^2 pair units ``T[i, j] + e[l, j]`` of each position
+    1 <= l < n ([B, L, N, N]), the N start units ``a[j] + e[0, j]`` of a row
+    ([B, N]) and its N end units ``z[i]`` ([B, N]); with ``emissions_only``,
+    the N emissions ``e[l, j]`` of each valid position ([B, L, N]). With
+    ``centered``, each group's student-minus-teacher differences have their
+    mean over the group taken off before squaring. The divisor is the number
+    of sub-structures either way.
+
+    ``xp``: ``numpy`` (in float64, for values) or ``jax.numpy`` (in float32,
+    for gradients).
+    """
+    dtype = np.float64 if xp is np else jnp.float32
+    mask = xp.asarray(mask, bool)
+    n_tags = student.emissions.shape[-1]
+    length = mask.shape[1]
+    nonempty = mask.any(-1)  # [B]
+
+    def centre(d, axes):
+        return d - d.mean(axis=axes, keepdims=True) if centered else d
+
+    def diff(f):
+        return f(*(xp.asarray(x, dtype) for x in student)) - f(*(xp.asarray(x, dtype) for x in teacher))
+
+    if emissions_only:
+        d = centre(diff(lambda e, *_: e), -1)  # [B, L, N]
+        total = xp.where(mask[..., None], d**2, 0.0).sum()
+        return total / max(int(np.asarray(mask).sum()) * n_tags, 1)
+    pair = centre(diff(lambda e, t, a, z: t[None, None] + e[:, :, None, :]), (2, 3))  # [B, L, N, N]
+    first = centre(diff(lambda e, t, a, z: a[None] + e[:, 0]), -1)  # [B, N]
+    last = centre(diff(lambda e, t, a, z: xp.broadcast_to(z, e[:, 0].shape)), -1)  # [B, N]
+    pair_valid = mask & (xp.arange(length) >= 1)[None]  # [B, L]: positions 1 <= l < n
+    total = (
+        xp.where(pair_valid[..., None, None], pair**2, 0.0).sum()
+        + xp.where(nonempty[:, None], first**2 + last**2, 0.0).sum()
+    )
+    count = int(np.asarray(pair_valid).sum()) * n_tags**2 + int(np.asarray(nonempty).sum()) * 2 * n_tags
+    return total / max(count, 1)
 
 
 def structkd_token_teacher(

@@ -46,6 +46,25 @@ def write_corpus(directory: Path, *, types=TYPES) -> Path:
     return directory
 
 
+# Parts of speech of WORDS (a token-tag corpus: each tag follows from its word).
+POS = {"alice": "NNP", "bob": "NNP", "paris": "NNP", "rome": "NNP", "went": "VBD", "to": "TO", "and": "CC",
+       "saw": "VBD", "the": "DT", "city": "NN", "met": "VBD", "in": "IN"}
+
+
+def write_pos_corpus(directory: Path) -> Path:
+    """A CoNLL-U corpus (train/dev/test) of the sentences of :func:`write_corpus`
+    tagged with :data:`POS` (UPOS and XPOS columns both), with comment lines
+    and a multi-word token range like UD's."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, seed, count in (("train", 0, 96), ("dev", 1, 24), ("test", 2, 24)):
+        lines = []
+        for n, (words, _) in enumerate(_sentences(seed, count)):
+            lines += [f"# sent_id = {split}-{n}", f"1-2\t{words[0]}{words[1]}" + "\t_" * 8]
+            lines += [f"{i}\t{w}\t_\t{POS[w]}\t{POS[w]}" + "\t_" * 5 for i, w in enumerate(words, 1)] + [""]
+        (directory / f"tiny-ud-{split}.conllu").write_text("\n".join(lines) + "\n")
+    return directory
+
+
 def tiny_config(ckpt, data, **changes):
     c = base()
     c.data.source = str(data)

@@ -35,7 +35,8 @@ def study(assets, teacher, tmp_path_factory):
     shutil.copytree(teacher[0], tmp / "runs" / "teacher")
     text = tmp / "unlabeled.txt"
     text.write_text("alice went to rome\nbob saw paris and rome\n" * 8)
-    argv = ["--config", str(config), "--variants", "vanilla,efficient,efficient+unlabeled", "--seeds", "2",
+    variants = "vanilla,efficient,efficient+unlabeled@distill.centered=true"
+    argv = ["--config", str(config), "--variants", variants, "--seeds", "2",
             "--workdir", str(tmp / "runs"), "--out", str(tmp / "out" / "study"), "--replicates", "200",
             "--unlabeled", str(text)]
     assert accuracy.main(argv) == 0
@@ -45,19 +46,22 @@ def study(assets, teacher, tmp_path_factory):
 def test_study_scores_every_run_and_compares_with_vanilla(study):
     tmp, _ = study
     summary = json.loads((tmp / "out" / "study.json").read_text())["summary"]
-    assert list(summary) == ["teacher", "vanilla", "efficient", "efficient+unlabeled"]
-    unlabeled = json.loads((tmp / "runs" / "efficient+unlabeled" / "seed1" / "eval.json").read_text())
+    tweaked = "efficient+unlabeled@distill.centered=true"  # a variant's own key changes after '@'
+    assert list(summary) == ["teacher", "vanilla", "efficient", tweaked]
+    unlabeled = json.loads((tmp / "runs" / tweaked / "seed1" / "eval.json").read_text())
     assert unlabeled["config"]["data"]["unlabeled"].endswith("unlabeled.txt")
-    assert "vs_vanilla" in summary["efficient+unlabeled"]
+    assert unlabeled["config"]["distill"]["centered"] is True
+    assert "vs_vanilla" in summary[tweaked]
     for variant in ("vanilla", "efficient"):
         runs = [tmp / "runs" / variant / f"seed{s}" for s in (0, 1)]
         evals = [json.loads((r / "eval.json").read_text()) for r in runs]
         # The study's scoring (the labelling API) agrees with the training loop's.
         for r, e in zip(runs, evals):
-            assert e["test"]["f1"] == pytest.approx(json.loads((r / "results.json").read_text())["test"]["f1"])
+            assert e["test"]["score"] == pytest.approx(json.loads((r / "results.json").read_text())["test"]["f1"])
             assert e["config"]["seed"] == int(r.name[-1])
-        assert summary[variant]["test"]["runs"] == pytest.approx([e["test"]["f1"] for e in evals])
-        assert summary[variant]["test"]["std"] == pytest.approx(float(np.std([e["test"]["f1"] for e in evals], ddof=1)))
+        assert summary[variant]["test"]["runs"] == pytest.approx([e["test"]["score"] for e in evals])
+        test_scores = [e["test"]["score"] for e in evals]
+        assert summary[variant]["test"]["std"] == pytest.approx(float(np.std(test_scores, ddof=1)))
     counts = {
         v: np.array([json.loads((tmp / "runs" / v / f"seed{s}" / "eval.json").read_text())["test"]["counts"]
                      for s in (0, 1)])

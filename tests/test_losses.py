@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxkd import crf, losses
 from jaxkd.crf import CRFScores
+from jaxkd.schedules import kd_weight
 from tests import crf_oracle as oracle
 from tests import loss_oracles
 
@@ -112,8 +114,91 @@ def test_efficient_kd_empty_batch_is_zero_not_nan():
     s, t = rand_scores(4, 2, 3, 3), rand_scores(5, 2, 3, 3)
     mask = np.zeros((2, 3), bool)
     for only in (False, True):
-        v, g = jax.value_and_grad(lambda s, only=only: losses.efficient_kd(s, t, mask, emissions_only=only))(s)
-        assert v == 0.0 and all(np.isfinite(x).all() for x in g)
+        for centered in (False, True):
+            v, g = jax.value_and_grad(
+                lambda s, only=only, centered=centered: losses.efficient_kd(
+                    s, t, mask, emissions_only=only, centered=centered
+                )
+            )(s)
+            assert v == 0.0 and all(np.isfinite(x).all() for x in g)
+
+
+@pytest.mark.parametrize("emissions_only", [False, True])
+@pytest.mark.parametrize("centered", [False, True])
+def test_efficient_kd_closed_form_equals_explicit_groups(emissions_only, centered):
+    student, teacher = rand_scores(20, 4, 5, 3), rand_scores(21, 4, 5, 3, scale=2.0)
+    mask = mask_of([5, 3, 1, 0], 5)
+    # Garbage in padded emissions must not count, centred or not.
+    student = student._replace(emissions=np.where(mask[..., None], student.emissions, 1e3).astype(np.float32))
+    kw = dict(emissions_only=emissions_only, centered=centered)
+    got = losses.efficient_kd(student, teacher, mask, **kw)
+    want = loss_oracles.efficient_kd_explicit(student, teacher, mask, **kw)
+    assert want > 0.1  # random scores leave a clearly non-zero loss
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    g = jax.grad(lambda s: losses.efficient_kd(s, teacher, mask, **kw))(student)
+    g_want = jax.grad(lambda s: loss_oracles.efficient_kd_explicit(s, teacher, mask, xp=jnp, **kw))(student)
+    for a, b in zip(g, g_want, strict=True):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    if centered:  # the gradient has no component along a shift of any group
+        np.testing.assert_allclose(g.emissions.sum(-1), 0.0, atol=1e-6)
+        for x in g[1:]:
+            np.testing.assert_allclose(x.sum(), 0.0, atol=1e-6)
+
+
+def shifted(scores: CRFScores, part: str, c: float, position: int = 0) -> CRFScores:
+    """``scores`` with ``c`` added to every score of one group: the N emissions
+    of one position (the same in every row), or all of T, a or z."""
+    if part == "emissions":
+        e = scores.emissions.copy()
+        e[:, position] += c
+        return scores._replace(emissions=e)
+    return scores._replace(**{part: getattr(scores, part) + np.float32(c)})
+
+
+@pytest.mark.parametrize(
+    "part, position",
+    [("emissions", 0), ("emissions", 2), ("emissions", 4), ("transitions", 0), ("start", 0), ("end", 0)],
+)
+def test_efficient_kd_centered_is_invariant_to_group_shifts(part, position):
+    student, teacher = rand_scores(22, 3, 5, 4), rand_scores(23, 3, 5, 4)
+    mask = mask_of([5, 3, 0], 5)
+    moved = shifted(student, part, 3.7, position)
+    for only in (False, True):
+        if only and part != "emissions":
+            continue  # the emissions-only term never sees T, a or z
+        base = losses.efficient_kd(student, teacher, mask, emissions_only=only, centered=True)
+        np.testing.assert_allclose(
+            losses.efficient_kd(moved, teacher, mask, emissions_only=only, centered=True), base, rtol=0, atol=1e-5
+        )
+        # The paper's loss pays for the same shift.
+        paper = losses.efficient_kd(student, teacher, mask, emissions_only=only)
+        assert losses.efficient_kd(moved, teacher, mask, emissions_only=only) > paper + 0.1
+    # Shifting every group of a copy of the teacher leaves nothing to learn.
+    copy = teacher._replace(emissions=teacher.emissions + np.float32(-2.5))
+    for group, c, position in [("transitions", -1.5, 0), ("start", 2.0, 0), ("end", 0.5, 0), ("emissions", 4.0, 1)]:
+        copy = shifted(copy, group, c, position)
+    np.testing.assert_allclose(losses.efficient_kd(copy, teacher, mask, centered=True), 0.0, atol=1e-5)
+    assert losses.efficient_kd(copy, teacher, mask) > 1.0
+
+
+def test_efficient_kd_centered_hand_computed():
+    # The scores of test_efficient_kd_hand_computed (teacher all zeros), each
+    # group's differences centred on their mean before squaring:
+    # Start units (1, 1): mean 1 -> (0, 0) -> 0.  End units (0, 2): mean 1 ->
+    # (-1, 1) -> 2.  Pair units at l = 1, [[2, 0], [1, 0]]: mean 3/4 ->
+    # 5 - 4 * (3/4)^2 = 11/4.  Same |U| = 8, so L = (0 + 2 + 11/4) / 8 = 19/32.
+    s = CRFScores(
+        np.array([[[0, 1], [1, 0]]], np.float32),
+        np.array([[1, 0], [0, 0]], np.float32),
+        np.array([1, 0], np.float32),
+        np.array([0, 2], np.float32),
+    )
+    t = CRFScores(*(np.zeros_like(x) for x in s))
+    mask = np.ones((1, 2), bool)
+    np.testing.assert_allclose(losses.efficient_kd(s, t, mask, centered=True), 19 / 32, rtol=1e-6)
+    # emissions_only: (0, 1) -> (-1/2, 1/2) and (1, 0) -> (1/2, -1/2), so 4 * 1/4 over 4 (l, j).
+    np.testing.assert_allclose(losses.efficient_kd(s, t, mask, emissions_only=True, centered=True), 0.25, rtol=1e-6)
 
 
 def test_kbest_weights():
@@ -208,9 +293,9 @@ def test_structkd_softmax_teacher_and_softmax_student_scenarios():
 
 
 def test_kd_weight_schedules():
-    assert [losses.kd_weight("paper", e, 4) for e in range(4)] == [1, 1, 1, 0]
-    assert [losses.kd_weight("constant", e, 3) for e in range(3)] == [0.9] * 3
-    assert [losses.kd_weight("constant", e, 2, value=0.5) for e in range(2)] == [0.5, 0.5]
-    np.testing.assert_allclose([losses.kd_weight("linear", e, 5) for e in range(5)], [1, 0.75, 0.5, 0.25, 0])
+    assert [kd_weight("paper", e, 4) for e in range(4)] == [1, 1, 1, 0]
+    assert [kd_weight("constant", e, 3) for e in range(3)] == [0.9] * 3
+    assert [kd_weight("constant", e, 2, value=0.5) for e in range(2)] == [0.5, 0.5]
+    np.testing.assert_allclose([kd_weight("linear", e, 5) for e in range(5)], [1, 0.75, 0.5, 0.25, 0])
     with pytest.raises(ValueError, match="paper"):
-        losses.kd_weight("cosine", 0, 3)
+        kd_weight("cosine", 0, 3)

@@ -102,7 +102,7 @@ def test_a_killed_process_resumes_and_two_processes_train_as_one_device(two_proc
     np.testing.assert_allclose(
         [e["loss"] for e in r["results"]["epochs"]], [e["loss"] for e in student[1]["epochs"]], rtol=1e-5
     )
-    assert [e["dev_f1"] for e in r["results"]["epochs"]] == [e["dev_f1"] for e in student[1]["epochs"]]
+    assert [e["dev_score"] for e in r["results"]["epochs"]] == [e["dev_score"] for e in student[1]["epochs"]]
     assert r["results"]["test"]["f1"] == student[1]["test"]["f1"]
 
 

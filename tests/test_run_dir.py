@@ -50,6 +50,8 @@ def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_p
     best_step = 1
     assert loop["epoch"] > best_step
     best = jax.tree_util.tree_map(lambda x: x + 1, saved.restore("latest", params=params)["params"])
+    for row in loop["history"]:  # the old layout's name of the dev score
+        row["dev_f1"] = row.pop("dev_score")
     loop["history"][best_step]["dev_f1"] = 100.0
     loop["best"] = {"epoch": best_step, "dev_f1": 100.0}
     shutil.rmtree(copy / "checkpoints")

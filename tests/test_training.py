@@ -35,7 +35,7 @@ def test_teacher_results_json(teacher):
     assert len(saved["epochs"]) == 3
     for row in saved["epochs"]:
         for key in (
-            "epoch", "loss", "dev_f1", "teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"
+            "epoch", "loss", "dev_score", "teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"
         ):
             assert key in row
         assert row["teacher_forward_s"] == 0.0  # no teacher for a teacher
@@ -230,7 +230,7 @@ def test_checkpoints_keep_latest_and_best_and_restore_items_alone(tmp_path):
     kept = []
     for epoch, f1 in enumerate([50.0, 70.0, 60.0, 70.0]):
         step_params = jax.tree_util.tree_map(lambda x, e=epoch: x + e, params)
-        ckpts.save(epoch, params=step_params, opt_state=opt, loop_state={"epoch": epoch}, dev_f1=f1)
+        ckpts.save(epoch, params=step_params, opt_state=opt, loop_state={"epoch": epoch}, dev_score=f1)
         kept.append(sorted(int(p.name) for p in ckpts.directory.iterdir() if p.name.isdigit()))
     assert kept == [[0], [1], [1, 2], [1, 3]]
     reopened = Checkpoints(tmp_path)

@@ -7,19 +7,23 @@ boundaries) are skipped. CRLF line ends and trailing spaces are tolerated.
 :func:`read_columns` is the one reader of columns: :func:`parse_conll` reads
 labelled files with it, :mod:`jaxkd.predict` its input (:class:`Dialect`).
 
-Tags are converted to IOB2 (see :mod:`jaxkd.data.scheme`) so that every
-sentence's gold path is allowed by :func:`jaxkd.data.scheme.bio_constraints`.
+Chunk tags are converted to IOB2 (see :mod:`jaxkd.data.scheme`) so that
+every sentence's gold path is allowed by
+:func:`jaxkd.data.scheme.bio_constraints`; token tags (``scheme="token"``,
+parts of speech) are kept as they are. A file whose name ends in ``.gz`` is
+read through gzip (line numbers are those of the uncompressed text).
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from jaxkd.data.errors import DataError, where
-from jaxkd.data.scheme import SCHEMES, first_iob1_start, iob1_to_iob2, split_tag
+from jaxkd.data.scheme import SCHEMES, TOKEN, first_iob1_start, iob1_to_iob2, split_tag
 
 DOCSTART = "-DOCSTART-"
 _SPACES = re.compile(r"[ \t]+")
@@ -30,7 +34,7 @@ class Sentence(NamedTuple):
 
     Attributes:
       words: ``[n]`` tokens, as in the file.
-      tags: ``[n]`` IOB2 tags (``"O"``, ``"B-X"``, ``"I-X"``).
+      tags: ``[n]`` IOB2 tags (``"O"``, ``"B-X"``, ``"I-X"``), or token tags.
     """
 
     words: tuple[str, ...]
@@ -44,7 +48,7 @@ class ConllFile(NamedTuple):
       path: the file.
       sentences: the sentences, tags in IOB2.
       lines: for each sentence, the 1-based line number of each word.
-      scheme: what the tags in the file were: ``"iob1"`` or ``"iob2"``.
+      scheme: what the tags in the file were: ``"iob1"``, ``"iob2"`` or ``"token"``.
       retagged: how many tags the IOB1 -> IOB2 conversion changed.
     """
 
@@ -74,10 +78,11 @@ def parse_conll(
       scheme: the tagging scheme of the file: ``"iob1"`` (converted to IOB2),
         ``"iob2"`` (checked: an ``I-X`` that opens a chunk is an error) or
         ``"auto"`` (IOB1 if any ``I-X`` opens a chunk, else IOB2; the IOB1
-        conversion is the identity on valid IOB2).
+        conversion is the identity on valid IOB2), or ``"token"`` (tags that
+        are not chunks, e.g. parts of speech: any non-empty string, kept).
 
     Returns:
-      A :class:`ConllFile`; its ``sentences`` have IOB2 tags.
+      A :class:`ConllFile`; its ``sentences`` have IOB2 (or token) tags.
 
     Raises:
       DataError: naming the file and 1-based line for a line whose column
@@ -89,13 +94,15 @@ def parse_conll(
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
     path = Path(path)
-    rows = read_columns(_lines(path), _WordTag(path, word_col, tag_col), source=path)
+    rows = read_columns(file_lines(path), _WordTag(path, word_col, tag_col, scheme != TOKEN), source=path)
     sentences = [Sentence(*zip(*pairs)) for pairs in rows.sentences]
     if not sentences:
         raise DataError(
             f"{where(path)}: no sentences (the file is empty or holds only blank "
             f"and {DOCSTART} lines)"
         )
+    if scheme == TOKEN:
+        return ConllFile(path, sentences, rows.lines, TOKEN, 0)
     sentences, found, retagged = normalise_scheme(
         sentences, scheme, lambda i, k: where(path, rows.lines[i][k])
     )
@@ -229,8 +236,8 @@ class _WordTag:
     """The checked ``(word, tag)`` of each token line of a labelled file; the
     columns are checked against the first token line."""
 
-    def __init__(self, path: Path, word_col: int, tag_col: int):
-        self.path, self.word_col, self.tag_col = path, word_col, tag_col
+    def __init__(self, path: Path, word_col: int, tag_col: int, chunks: bool = True):
+        self.path, self.word_col, self.tag_col, self.chunks = path, word_col, tag_col, chunks
         self.columns: tuple[int, int] | None = None
 
     def __call__(self, lineno: int, fields: list[str], text: str) -> tuple[str, str]:
@@ -242,10 +249,11 @@ class _WordTag:
             raise DataError(f"{where(self.path, lineno)}: empty word (column {word_col}): {text!r}")
         if not tag:
             raise DataError(f"{where(self.path, lineno)}: empty tag (column {tag_col}): {text!r}")
-        try:
-            split_tag(tag)
-        except ValueError as err:
-            raise DataError(f"{where(self.path, lineno)}: {err}") from None
+        if self.chunks:
+            try:
+                split_tag(tag)
+            except ValueError as err:
+                raise DataError(f"{where(self.path, lineno)}: {err}") from None
         return word, tag
 
     def _fix_columns(self, lineno: int, columns: int) -> tuple[int, int]:
@@ -264,15 +272,20 @@ class _WordTag:
         return word_col, tag_col
 
 
-def _lines(path: Path):
-    """Yields ``(1-based line number, line without its CR/LF)``. Only ``\\n``
-    ends a line; a UTF-8 byte-order mark at the start is dropped."""
+def file_lines(path: Path):
+    """Yields ``(1-based line number, line without its CR/LF)`` of a text file
+    (gzip-compressed if its name ends in ``.gz``). Only ``\\n`` ends a line; a
+    UTF-8 byte-order mark at the start is dropped."""
     try:
         data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
     except FileNotFoundError:
         raise DataError(f"{where(path)}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{where(path)}: is a directory, not a CoNLL file") from None
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{where(path)}: not a readable gzip file ({err})") from None
     for lineno, raw in enumerate(data.split(b"\n"), 1):
         try:
             text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")

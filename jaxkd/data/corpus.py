@@ -73,10 +73,12 @@ def assemble(
     *,
     allow_unseen_tags: bool,
     notes: list[str],
+    scheme: str = "IOB2",
 ) -> Corpus:
-    """Builds the vocabulary from train and checks dev/test against it."""
+    """Builds the vocabulary (of ``scheme``: ``"IOB2"`` or ``"token"``) from
+    train and checks dev/test against it."""
     train = splits["train"][0]
-    vocab = LabelVocab.from_sentences(train)
+    vocab = LabelVocab.from_sentences(train, scheme)
     for split in ("dev", "test"):
         sentences, locate = splits[split]
         unseen = [
@@ -89,16 +91,18 @@ def assemble(
             continue
         tags = sorted({tag for _, _, tag in unseen})
         first = "; ".join(f"{tag!r} at {locate(i, k)}" for i, k, tag in unseen[:3])
+        missed = "counted as missed chunks" if vocab.chunks else "counted as wrong words"
+        pad = f"encoded as {vocab.labels[0]!r} in batches"
         if not allow_unseen_tags:
             raise DataError(
-                f"{name}: {len(unseen)} {split} tag(s) of types never seen in train: "
+                f"{name}: {len(unseen)} {split} tag(s) {'of types ' if vocab.chunks else ''}never seen in train: "
                 f"{tags} (first: {first}); the model cannot predict them. Pass "
                 "--config.data.allow_unseen_tags=true (allow_unseen_tags=True in Python) to keep "
-                "them for evaluation only (counted as missed chunks; encoded as 'O' in batches)"
+                f"them for evaluation only ({missed}; {pad})"
             )
         notes.append(
-            f"{split}: kept {len(unseen)} tag(s) of types unseen in train {tags} for "
-            "evaluation only (encoded as 'O' in batches; first: " + first + ")"
+            f"{split}: kept {len(unseen)} tag(s) unseen in train {tags} for "
+            f"evaluation only ({pad}; first: " + first + ")"
         )
     return Corpus(
         splits["train"][0], splits["dev"][0], splits["test"][0], vocab, name, tuple(notes)

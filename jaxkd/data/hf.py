@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from jaxkd.data.conll import DOCSTART, Sentence, normalise_scheme
 from jaxkd.data.corpus import Corpus, Locate, assemble, dev_from_train
 from jaxkd.data.errors import DataError
-from jaxkd.data.scheme import split_tag
+from jaxkd.data.scheme import TOKEN, split_tag
 
 
 def load_hf(
@@ -100,7 +100,8 @@ def from_hf_dataset(
       dataset: the splits.
       name: corpus name (the dataset id).
       task: a tag field name, or ``X`` for the field ``X_tags`` (``"ner"``,
-        ``"chunk"``); ``"auto"``: ``ner_tags`` if present, else ``chunk_tags``.
+        ``"chunk"``, ``"pos"`` with ``scheme="token"``); ``"auto"``:
+        ``ner_tags`` if present, else ``chunk_tags``.
       word_field: the words' field.
       scheme, dev_fraction, allow_unseen_tags: as in
         :func:`jaxkd.data.sources.from_conll_dir`.
@@ -130,7 +131,8 @@ def from_hf_dataset(
         splits["train"], splits["dev"] = dev_from_train(
             *splits["train"], dev_fraction, f"{name} (splits {available})", notes
         )
-    return assemble(name, splits, allow_unseen_tags=allow_unseen_tags, notes=notes)
+    return assemble(name, splits, allow_unseen_tags=allow_unseen_tags, notes=notes,
+                    scheme=TOKEN if scheme == TOKEN else "IOB2")
 
 
 def _tag_field(features: Mapping[str, Any], task: str, name: str) -> str:
@@ -180,7 +182,10 @@ def _hf_split(ds, name, split, word_field, field, decode, scheme, notes):
         tags = tuple(decode(v) for v in values)
         for k, tag in enumerate(tags):
             try:
-                split_tag(tag)
+                if scheme != TOKEN:
+                    split_tag(tag)
+                elif not tag.strip():
+                    raise ValueError(f"empty tag {tag!r}")
             except ValueError as err:
                 raise DataError(
                     f"{name} split {split!r}, example {index}, word {k}: {err}"
@@ -191,6 +196,8 @@ def _hf_split(ds, name, split, word_field, field, decode, scheme, notes):
         raise DataError(f"{name} split {split!r}: no sentences")
     if skipped:
         notes.append(f"{split}: skipped {skipped} empty or {DOCSTART} example(s)")
+    if scheme == TOKEN:
+        return sentences, where_
     sentences, _, retagged = normalise_scheme(sentences, scheme, where_)
     if retagged:
         notes.append(f"{split}: IOB1 tags converted to IOB2 ({retagged} tags changed)")

@@ -1,4 +1,4 @@
-"""Chunk tagging schemes: the one tag parser, IOB1 -> IOB2, allowed CRF moves.
+"""Tagging schemes: the one tag parser, IOB1 -> IOB2, allowed CRF moves.
 
 Tags are ``"O"`` or ``PREFIX-TYPE`` (``"B-PER"``, ``"I-geo-loc"``: the type is
 everything after the first ``-``). :func:`split_tag` is the only place a tag
@@ -12,6 +12,10 @@ string is split into its prefix and type: the readers, the label vocabulary,
   chunk of the same type.
 * **IOBES**: also ``E-X`` (last word of a chunk) and ``S-X`` (a one-word
   chunk); only :func:`bio_constraints` reads it.
+* **token** (:data:`TOKEN`): tags that are not chunks, such as parts of
+  speech (``"NN"``, ``"PRP$"``, ``"."``): any non-empty string, every
+  transition allowed, nothing converted, scored by token accuracy. Files
+  are read in it only when asked (``scheme="token"``, or a CoNLL-U source).
 
 :func:`iob1_to_iob2` turns every ``I-X`` that starts a chunk (first word, or
 after ``O`` or after a tag of another type) into ``B-X`` and keeps everything
@@ -29,7 +33,8 @@ import numpy as np
 from jaxkd.crf.constraints import Constraints
 
 OUTSIDE = "O"
-SCHEMES = ("auto", "iob1", "iob2")
+TOKEN = "token"  # tags that are not chunks (parts of speech)
+SCHEMES = ("auto", "iob1", "iob2", TOKEN)  # how a file's tags are read
 PREFIXES = ("B", "I")  # IOB1 and IOB2
 IOBES_PREFIXES = ("B", "I", "E", "S")
 

@@ -1,15 +1,20 @@
 """Corpora: train/dev/test sentences plus the label vocabulary.
 
-Three sources, one result type (:class:`jaxkd.data.corpus.Corpus`):
+The sources, one result type (:class:`jaxkd.data.corpus.Corpus`):
 
 * :func:`from_conll_dir` - a directory of CoNLL files (``eng.train`` /
   ``eng.testa`` / ``eng.testb``, or ``train.txt`` / ``valid.txt`` or
-  ``dev.txt`` / ``test.txt``).
+  ``dev.txt`` / ``test.txt``, each optionally ``.gz``), or of CoNLL-U files
+  (``*train*.conllu``, ``*dev*.conllu``, ``*test*.conllu``; token tags).
 * :func:`jaxkd.data.hf.load_hf` / :func:`jaxkd.data.hf.from_hf_dataset` - a
   Hugging Face dataset id (parquet, e.g. ``eriktks/conll2003``) or an already
   loaded ``DatasetDict``.
 * :func:`wnut16` - the offline WNUT-16-style tweets of
   :func:`jaxkd.offline.wnut16_path`.
+* :data:`CORPORA` - the public corpora shipped in ``jaxkd/corpora/`` (each
+  with its licence and ``SOURCE.md``): ``wnut17`` (WNUT-17 Emerging
+  Entities), ``btc`` (Broad Twitter Corpus), ``ud-ewt-upos`` and
+  ``ud-ewt-xpos`` (Universal Dependencies English-EWT parts of speech).
 
 :func:`load_corpus` dispatches on a string spec. Every source applies the
 policies of :mod:`jaxkd.data.corpus` (a dev split taken from train when there
@@ -23,12 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from jaxkd import offline
-from jaxkd.data.conll import Sentence, parse_conll
-from jaxkd.data.corpus import Corpus, Locate, assemble, dev_from_train, line_locator
+from jaxkd.data.conll import parse_conll
+from jaxkd.data.conllu import COLUMNS, parse_conllu
+from jaxkd.data.corpus import Corpus, assemble, dev_from_train, line_locator
 from jaxkd.data.errors import DataError, where
 from jaxkd.data.hf import from_hf_dataset, load_hf
+from jaxkd.data.scheme import TOKEN
 
-__all__ = ["Corpus", "from_conll_dir", "from_hf_dataset", "load_corpus", "load_hf", "wnut16"]
+__all__ = ["CORPORA", "Corpus", "from_conll_dir", "from_hf_dataset", "load_corpus", "load_hf", "wnut16"]
+
+CORPORA_DIR = Path(__file__).resolve().parents[1] / "corpora"
+# data.source name -> (directory under jaxkd/corpora, CoNLL-U tag column or None for CoNLL NER)
+CORPORA = {
+    "wnut17": ("wnut17", None),
+    "btc": ("btc", None),
+    "ud-ewt-upos": ("ud_english_ewt", "upos"),
+    "ud-ewt-xpos": ("ud_english_ewt", "xpos"),
+}
 
 # File names of each split, in order of preference, for from_conll_dir.
 _STEMS = {
@@ -36,7 +52,7 @@ _STEMS = {
     "dev": ("valid", "dev", "validation", "testa"),
     "test": ("test", "testb"),
 }
-_SUFFIXES = ("", ".txt", ".conll", ".tsv")
+_SUFFIXES = tuple(x + gz for gz in ("", ".gz") for x in ("", ".txt", ".conll", ".tsv"))
 _CONLL2003 = {"train": "eng.train", "dev": "eng.testa", "test": "eng.testb"}
 
 
@@ -49,22 +65,29 @@ def from_conll_dir(
     dev_fraction: float = 0.1,
     allow_unseen_tags: bool = False,
     name: str | None = None,
+    conllu_tags: str = "upos",
 ) -> Corpus:
-    """A corpus from a directory of CoNLL column files.
+    """A corpus from a directory of CoNLL column files or of CoNLL-U files.
 
-    Recognised names: ``eng.train``/``eng.testa``/``eng.testb`` (CoNLL-2003),
-    or ``train``, ``valid``|``dev``|``validation``|``testa`` and
-    ``test``|``testb`` with suffix ``.txt``, ``.conll``, ``.tsv`` or none
-    (CoNLL-2000 ships ``train.txt`` and ``test.txt``). Without a dev file the
-    last ``dev_fraction`` of train becomes dev (see :mod:`jaxkd.data.corpus`).
+    Recognised CoNLL names: ``eng.train``/``eng.testa``/``eng.testb``
+    (CoNLL-2003), or ``train``, ``valid``|``dev``|``validation``|``testa``
+    and ``test``|``testb`` with suffix ``.txt``, ``.conll``, ``.tsv`` or none
+    (CoNLL-2000 ships ``train.txt`` and ``test.txt``), each also with
+    ``.gz``. A directory with ``.conllu`` (or ``.conllu.gz``) files is read as
+    CoNLL-U instead: the split is the file whose name holds ``train``,
+    ``dev`` and ``test`` (as UD names them, ``en_ewt-ud-train.conllu``).
+    Without a dev file the last ``dev_fraction`` of train becomes dev (see
+    :mod:`jaxkd.data.corpus`).
 
     Args:
       directory: the folder.
       word_col, tag_col, scheme: as in :func:`jaxkd.data.conll.parse_conll`
-        (CoNLL-2003 NER: the defaults; its chunks: ``tag_col=2``).
+        (CoNLL-2003 NER: the defaults; its chunks: ``tag_col=2``; its parts of
+        speech: ``tag_col=1, scheme="token"``); unused for CoNLL-U.
       dev_fraction: share of train used as dev when there is no dev file.
       allow_unseen_tags: see :mod:`jaxkd.data.corpus`.
       name: corpus name (default: the directory's name).
+      conllu_tags: CoNLL-U only: ``"upos"`` or ``"xpos"``.
 
     Raises:
       DataError: a missing directory or split file, an ambiguous file name, a
@@ -73,22 +96,58 @@ def from_conll_dir(
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{where(directory)}: not a directory of CoNLL files")
-    files = _find_split_files(directory)
-    notes: list[str] = []
-    splits: dict[str, tuple[list[Sentence], Locate]] = {}
-    for split, path in files.items():
-        parsed = parse_conll(path, word_col=word_col, tag_col=tag_col, scheme=scheme)
-        if parsed.retagged:
-            notes.append(
-                f"{path.name}: IOB1 tags converted to IOB2 ({parsed.retagged} tags changed)"
-            )
-        splits[split] = (parsed.sentences, line_locator(parsed.path, parsed.lines))
+    conllu = _find_conllu_files(directory)
+    if conllu and conllu_tags not in COLUMNS:
+        raise DataError(f"{where(directory)}: conllu_tags must be one of {sorted(COLUMNS)}, not {conllu_tags!r}")
+    if conllu:
+        parsed = {split: parse_conllu(path, tags=conllu_tags) for split, path in conllu.items()}
+    else:
+        files = _find_split_files(directory)
+        read = {"word_col": word_col, "tag_col": tag_col, "scheme": scheme}
+        parsed = {split: parse_conll(path, **read) for split, path in files.items()}
+    notes = [f"{f.path.name}: IOB1 tags converted to IOB2 ({f.retagged} tags changed)" for f in parsed.values()
+             if f.retagged]
+    splits = {split: (f.sentences, line_locator(f.path, f.lines)) for split, f in parsed.items()}
     if "dev" not in splits:
         splits["train"], splits["dev"] = dev_from_train(
-            *splits["train"], dev_fraction, str(files["train"]), notes
+            *splits["train"], dev_fraction, str(parsed["train"].path), notes
         )
     return assemble(
-        name or directory.resolve().name, splits, allow_unseen_tags=allow_unseen_tags, notes=notes
+        name or directory.resolve().name, splits, allow_unseen_tags=allow_unseen_tags, notes=notes,
+        scheme=TOKEN if parsed["train"].scheme == TOKEN else "IOB2",
+    )
+
+
+def _find_conllu_files(directory: Path) -> dict[str, Path]:
+    """The CoNLL-U file of each split (none: not a CoNLL-U directory)."""
+    found = [p for p in directory.iterdir() if p.is_file() and p.name.endswith((".conllu", ".conllu.gz"))]
+    if not found:
+        return {}
+    out: dict[str, Path] = {}
+    for split in ("train", "dev", "test"):
+        hits = [p for p in found if split in p.name]
+        if len(hits) > 1:
+            raise DataError(
+                f"{where(directory)}: several CoNLL-U files could be the {split} split: "
+                f"{sorted(p.name for p in hits)}; keep one"
+            )
+        if hits:
+            out[split] = hits[0]
+    missing = [s for s in ("train", "test") if s not in out]
+    if missing:
+        raise DataError(
+            f"{where(directory)}: no CoNLL-U file for {' or '.join(missing)}; expected names holding 'train', "
+            f"'dev' and 'test' (e.g. en_ewt-ud-train.conllu); found {sorted(p.name for p in found)}"
+        )
+    return out
+
+
+def shipped(name: str, *, allow_unseen_tags: bool = False) -> Corpus:
+    """One of the corpora in ``jaxkd/corpora/`` (:data:`CORPORA`), with its
+    own train/dev/test split (each directory's ``SOURCE.md`` says which)."""
+    folder, tags = CORPORA[name]
+    return from_conll_dir(
+        CORPORA_DIR / folder, scheme="iob2", allow_unseen_tags=allow_unseen_tags, name=name, conllu_tags=tags or "upos"
     )
 
 
@@ -171,6 +230,8 @@ def load_corpus(spec: str | Path, **options: Any) -> Corpus:
     """Loads a corpus from a spec string.
 
     * ``"wnut16"`` -> :func:`wnut16`
+    * a name of :data:`CORPORA` (``"wnut17"``, ``"btc"``, ``"ud-ewt-upos"``,
+      ``"ud-ewt-xpos"``) -> that shipped corpus (:func:`shipped`)
     * ``"hf:<dataset id>"`` (e.g. ``"hf:eriktks/conll2003"``) -> :func:`load_hf`
     * a directory path -> :func:`from_conll_dir`
 
@@ -179,11 +240,13 @@ def load_corpus(spec: str | Path, **options: Any) -> Corpus:
     text = str(spec)
     if text == "wnut16":
         return wnut16(**options)
+    if text in CORPORA:
+        return shipped(text, **options)
     if text.startswith("hf:"):
         return load_hf(text[3:], **options)
     if Path(text).is_dir():
         return from_conll_dir(text, **options)
     raise DataError(
-        f"unknown corpus {text!r}: expected 'wnut16', 'hf:<dataset id>' "
-        "(e.g. 'hf:eriktks/conll2003') or an existing directory of CoNLL files"
+        f"unknown corpus {text!r}: expected 'wnut16', one of {', '.join(CORPORA)}, 'hf:<dataset id>' "
+        "(e.g. 'hf:eriktks/conll2003') or an existing directory of CoNLL or CoNLL-U files"
     )

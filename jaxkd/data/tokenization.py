@@ -235,7 +235,7 @@ class SubwordEncoder:
             right = max(0, min(total - hi, budget - used - min(self.context, lo)))
             left = min(lo, budget - used - right)
             row_tags = tags[a:b].copy()
-            if a > 0 and vocab is not None:
+            if a > 0 and vocab is not None and vocab.chunks:
                 prefix, kind = split_tag(vocab.labels[row_tags[0]])
                 if prefix == "I":
                     row_tags[0] = vocab.index(f"B-{kind}")

@@ -34,6 +34,10 @@ UNSUPPORTED = {
         "span",
         "crf scores",
     ): "a span tagger (model.head = 'span') scores spans, not tags: it has no CRF scores to inspect",
+    ("span", "token tags"): (
+        "a span head (model.head = 'span') labels chunks, and tags that are not chunks (parts of speech, "
+        "data.scheme = 'token') have none: every word needs its own tag; use model.head = 'crf' or 'softmax'"
+    ),
 }
 
 

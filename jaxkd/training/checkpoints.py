@@ -9,7 +9,7 @@
         digests.json     SHA-256 of every file of the three items
 
 Two steps are kept, each by its own policy: ``latest`` (the last epoch saved)
-and ``best`` (the highest dev F1; of equal scores, the earlier epoch); they are
+and ``best`` (the highest dev score; of equal scores, the earlier epoch); they are
 one step when the last epoch is the best. Orbax writes a step into a temporary
 directory and commits it by a rename, so a kill at any moment leaves the
 previous steps whole (the next writer removes the temporary directory).
@@ -52,8 +52,9 @@ class CheckpointError(ValueError):
 
 
 def _rank(metrics: dict) -> tuple:
-    """Higher is better: dev F1, then the earlier epoch."""
-    return (metrics["dev_f1"], -metrics["epoch"])
+    """Higher is better: the dev score, then the earlier epoch (runs before
+    2026-12 named the score ``dev_f1``)."""
+    return (metrics["dev_score"] if "dev_score" in metrics else metrics["dev_f1"], -metrics["epoch"])
 
 
 class _LoopHandler(ocp.JsonCheckpointHandler):
@@ -121,15 +122,16 @@ class Checkpoints:
             )
         return step
 
-    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_f1: float) -> None:
+    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_score: float) -> None:
         """Saves epoch ``epoch`` as a new step (all processes call it);
-        ``opt_state=None`` saves none (a step that cannot be resumed)."""
+        ``opt_state=None`` saves none (a step that cannot be resumed);
+        ``dev_score`` ranks the steps for ``best``."""
         faults.point("save", "before-save")
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
         if opt_state is not None:
             items["opt_state"] = ocp.args.StandardSave(opt_state)
         self._manager.save(
-            epoch, args=ocp.args.Composite(**items), metrics={"dev_f1": float(dev_f1), "epoch": epoch}, force=True
+            epoch, args=ocp.args.Composite(**items), metrics={"dev_score": float(dev_score), "epoch": epoch}, force=True
         )
         self._manager.wait_until_finished()
         faults.point("save", "committed")

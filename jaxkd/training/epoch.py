@@ -189,7 +189,7 @@ def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, cloc
         "epoch": epoch + 1,
         "loss": loss_sums[True] / labeled,
         "lambda": lam,
-        "dev_f1": None,  # set by _end_epoch
+        "dev_score": None,  # set by _end_epoch
         **clock.phases(probed, len(steps)),
         "wall_s": clock.wall,
         "forward_timed_batches": probed,

@@ -1,5 +1,6 @@
-"""A trained tagger's tags of every word of a split, their entity scores, and
-the content of ``results.json`` (the best dev epoch scored on dev and test)."""
+"""A trained tagger's tags of every word of a split, their scores (entity F1,
+or token accuracy for tags that are not chunks), and the content of
+``results.json`` (the best dev epoch scored on dev and test)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import jax
 import numpy as np
 
 from jaxkd.data.pipeline import EncodedCorpus
-from jaxkd.evaluate import entity_scores
+from jaxkd.evaluate import scores
 from jaxkd.training.mesh import Placement
 from jaxkd.training.state import RunState
 from jaxkd.training.teacher import Targets
@@ -28,10 +29,11 @@ def predict_split(decode, params, rest, encoded: EncodedCorpus, split_name: str,
 
 def score_split(decode, params, rest, encoded: EncodedCorpus, split_name: str, batch_size: int, *,
                 place: Placement | None = None) -> dict:
-    """Entity-level precision, recall and F1 of a split (:func:`jaxkd.evaluate.entity_scores`)."""
+    """The scores of a split (:func:`jaxkd.evaluate.scores`: entity precision,
+    recall and F1, or token accuracy; ``"score"`` is the one that ranks epochs)."""
     pred = predict_split(decode, params, rest, encoded, split_name, batch_size, place=place)
     gold = [list(s.tags) for s in encoded.corpus.splits[split_name]]
-    return entity_scores(gold, pred)
+    return scores(gold, pred, chunks=encoded.corpus.labels.chunks)
 
 
 def score(state: RunState, params, split_name: str) -> dict:
@@ -51,6 +53,9 @@ def final_results(state: RunState, targets: Targets) -> dict:
         "encoder": str(config.model.checkpoint),
         "num_layers": config.model.num_layers or None,
         "best_epoch": state.best["epoch"] + 1,
+        "metric": state.metric,
+        "labels": list(state.corpus.labels.labels),
+        "scheme": state.corpus.labels.scheme,
         "dev": score(state, best_params, "dev"),
         "test": score(state, best_params, "test"),
         "epochs": state.history,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jaxkd import offline
 from jaxkd.data import Corpus, load_corpus
+from jaxkd.data.sources import CORPORA
 from jaxkd.data.unlabeled import WNUT16_UNUSED, read_sentences, unused_training_sentences
 from jaxkd.models.bert_weights import resolve_checkpoint
 from jaxkd.training.state import TrainingError
@@ -25,14 +26,13 @@ def load_data(config) -> Corpus:
     ``data.max_train_sentences`` (noted)."""
     d = config.data
     source = d.source
-    if source == "wnut16":
+    if source == "wnut16" or source in CORPORA:
         corpus = load_corpus(source, allow_unseen_tags=d.allow_unseen_tags)
     elif source.startswith("hf:"):
         corpus = load_corpus(source, task=d.task or "auto", scheme=d.scheme, allow_unseen_tags=d.allow_unseen_tags)
     else:
-        corpus = load_corpus(
-            source, word_col=d.word_col, tag_col=d.tag_col, scheme=d.scheme, allow_unseen_tags=d.allow_unseen_tags
-        )
+        corpus = load_corpus(source, word_col=d.word_col, tag_col=d.tag_col, scheme=d.scheme,
+                             allow_unseen_tags=d.allow_unseen_tags, conllu_tags=d.conllu_tags)
     n = d.max_train_sentences
     if n and n < len(corpus.train):
         notes = tuple(corpus.notes) + (f"train limited to its first {n} sentences (data.max_train_sentences)",)

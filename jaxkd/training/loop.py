@@ -22,7 +22,8 @@ import ml_collections
 from jaxkd import config as config_keys
 from jaxkd.data.pipeline import encode_corpus
 from jaxkd.data.tokenization import SubwordEncoder
-from jaxkd.models.heads import build_tagger
+from jaxkd.evaluate import METRIC_NAMES
+from jaxkd.models.heads import build_tagger, unsupported
 from jaxkd.training import run_dir
 from jaxkd.training.checkpoints import Checkpoints, write_json
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
@@ -86,6 +87,7 @@ def _spec(config) -> DistillSpec:
     return DistillSpec(
         method=config.distill.method,
         emissions_only=bool(config.distill.emissions_only),
+        centered=bool(config.distill.centered),
         kbest_k=int(config.distill.kbest_k),
         kbest_weights=config.distill.kbest_weights,
         temperature=float(config.distill.temperature),
@@ -103,6 +105,9 @@ def _set_up(config, workdir: Path):
     spec = _spec(config)
     corpus, unlabeled = load_data(config), load_unlabeled(config)
     labels = corpus.labels
+    refusal = None if labels.chunks else unsupported(config.model.head, "token tags")
+    if refusal:
+        raise TrainingError(f"{corpus.name}: {refusal}")
     enc_dir = encoder_dir(config.model.checkpoint)
     encoder = SubwordEncoder.from_pretrained(enc_dir, config.model.window or None)
     teacher = None
@@ -156,24 +161,25 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     """Scores dev, saves `best` (when improved) and `latest` with the loop state, logs."""
     config = state.config
     dev = score(state, state.params, "dev")
-    row["dev_f1"] = dev["f1"]
+    row["dev_score"] = dev["score"]
     if config.train.eval_test_every_epoch:
-        row["test_f1"] = score(state, state.params, "test")["f1"]
+        row["test_score"] = score(state, state.params, "test")["score"]
     state.history.append(row)
-    improved = dev["f1"] > state.best["dev_f1"]  # of equal scores the earlier is best, as the checkpoints rank
+    improved = dev["score"] > state.best["dev_score"]  # of equal scores the earlier is best, as the checkpoints rank
     if improved:
-        state.best = {"epoch": epoch, "dev_f1": dev["f1"]}
+        state.best = {"epoch": epoch, "dev_score": dev["score"]}
     loop_state = {"epoch": epoch, "history": state.history, "best": state.best}
     state.checkpoints.save(
-        epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_f1=dev["f1"]
+        epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_score=dev["score"]
     )
-    _write_scalars(writer, row)
+    _write_scalars(writer, row, state.metric)
     fwd, t_teacher = row["student_forward_s"], row["teacher_forward_s"]
     t_step = row["total_s"] - t_teacher
     split_s = f"forward {fwd:.1f}, backward {t_step - fwd:.1f})" if fwd is not None else "forward + backward not split)"
     log(
         f"[jaxkd] epoch {epoch + 1}/{config.train.epochs}  loss {row['loss']:.4f}  lambda {row['lambda']:.2f}  "
-        f"dev F1 {dev['f1']:.2f}{'  (best)' if improved else ''}  time {row['total_s']:.1f}s "
+        f"dev {METRIC_NAMES[dev['metric']]} {dev['score']:.2f}{'  (best)' if improved else ''}  "
+        f"time {row['total_s']:.1f}s "
         f"(teacher {t_teacher:.1f}, " + split_s
     )
 
@@ -188,7 +194,7 @@ def _tensorboard(workdir: Path):
     return SummaryWriter(str(workdir / "tensorboard"))
 
 
-def _write_scalars(writer, row: dict) -> None:
+def _write_scalars(writer, row: dict, metric: str) -> None:
     if writer is None:
         return
     step = row["epoch"]
@@ -196,7 +202,7 @@ def _write_scalars(writer, row: dict) -> None:
     writer.add_scalar("train/lambda", row["lambda"], step)
     if row.get("unlabeled_loss") is not None:
         writer.add_scalar("train/unlabeled_loss", row["unlabeled_loss"], step)
-    writer.add_scalar("dev/f1", row["dev_f1"], step)
+    writer.add_scalar(f"dev/{metric}", row["dev_score"], step)
     for phase in ("teacher_forward_s", "student_forward_s", "student_backward_s", "total_s"):
         if row[phase] is not None:
             writer.add_scalar(f"time/{phase}", row[phase], step)

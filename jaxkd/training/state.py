@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from jaxkd import config as config_keys
-from jaxkd import losses
+from jaxkd import schedules
 from jaxkd.data.pipeline import EncodedCorpus
+from jaxkd.evaluate import METRIC_NAMES
 from jaxkd.training.checkpoints import Checkpoints, write_json
 from jaxkd.training.mesh import Placement, is_main_process
 from jaxkd.training.steps import DistillSpec, Split
@@ -47,8 +48,13 @@ class RunState:
     params: Any
     opt_state: Any
     history: list = dataclasses.field(default_factory=list)
-    best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_f1": -1.0})
+    best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_score": -1.0})
     start_epoch: int = 0
+
+    @property
+    def metric(self) -> str:
+        """What ranks the epochs: ``"f1"`` (entities) or ``"accuracy"`` (token tags)."""
+        return "f1" if self.corpus.labels.chunks else "accuracy"
 
     @property
     def rest(self):
@@ -63,7 +69,7 @@ class RunState:
         c = self.config
         if not self.distilling:
             return 0.0
-        return losses.kd_weight(c.distill.lambda_schedule, epoch, c.train.epochs, c.distill.lambda_value)
+        return schedules.kd_weight(c.distill.lambda_schedule, epoch, c.train.epochs, c.distill.lambda_value)
 
 
 def pin_config(workdir: Path, config) -> None:
@@ -108,8 +114,11 @@ def restore_latest(state: RunState, allowed: bool) -> None:
     # on one device and orbax then commits there.
     restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
     state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
-    state.history, state.best, state.start_epoch = saved["history"], saved["best"], saved["epoch"] + 1
+    best = dict(saved["best"])
+    if "dev_f1" in best:  # a run of jaxkd before 2026-12
+        best["dev_score"] = best.pop("dev_f1")
+    state.history, state.best, state.start_epoch = saved["history"], best, saved["epoch"] + 1
     log(
         f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} "
-        f"(best dev F1 so far {state.best['dev_f1']:.2f})"
+        f"(best dev {METRIC_NAMES[state.metric]} so far {state.best['dev_score']:.2f})"
     )

@@ -31,6 +31,7 @@ class DistillSpec(NamedTuple):
 
     method: str = "vanilla"
     emissions_only: bool = False
+    centered: bool = False
     kbest_k: int = 3
     kbest_weights: str = "original"
     temperature: float = 1.0

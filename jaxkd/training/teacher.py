@@ -200,8 +200,8 @@ def _cached_targets(
         for array in (b.input_ids, b.word_index, b.word_mask, b.sentence_index, b.word_offset):
             digest.update(np.ascontiguousarray(array).tobytes())
     saved = t_ckpt.stat()  # a checkpoint saved again is a new directory
-    key = (str(t_ckpt.resolve()), saved.st_ino, saved.st_mtime_ns, state.spec._replace(emissions_only=False),
-           digest.hexdigest())
+    targets_of = state.spec._replace(emissions_only=False, centered=False)  # what the targets depend on
+    key = (str(t_ckpt.resolve()), saved.st_ino, saved.st_mtime_ns, targets_of, digest.hexdigest())
     if key in _CACHES:
         log(f"[jaxkd] teacher targets of the {split} rows: reused from an earlier run of this process")
         return _CACHES[key], False
