@@ -2,7 +2,9 @@
 written and read here.
 
 * ``config.json``: the BERT config with ``architectures:
-  ["BertForTokenClassification"]``, ``id2label`` and ``label2id``;
+  ["BertForTokenClassification"]``, ``id2label`` and ``label2id``, and
+  ``jaxkd_tag_scheme`` (``"IOB2"``, or ``"token"`` for parts of speech;
+  absent in exports before 2026-12, which are IOB2);
 * ``model.safetensors``: the encoder under ``bert.*`` and the emission layer
   as ``classifier.weight`` / ``classifier.bias`` (PyTorch ``[out, in]``
   layout), so ``transformers.BertForTokenClassification.from_pretrained``
@@ -101,6 +103,7 @@ def export_hf(workdir: str | Path, out: str | Path, *, checkpoint: str = "best")
         architectures=["BertForTokenClassification"],
         id2label={str(i): label for i, label in enumerate(labels)},
         label2id={label: i for i, label in enumerate(labels)},
+        jaxkd_tag_scheme=run.labels.scheme,  # "IOB2" (chunks) or "token" (parts of speech)
     )
 
     def fill(tmp: Path) -> None:
@@ -134,7 +137,7 @@ def read_hf(path: str | Path, *, dtype: str | None = None):
             )
     config = json.loads((path / "config.json").read_text())
     id2label = config.get("id2label") or {}
-    labels = LabelVocab(tuple(id2label[str(i)] for i in range(len(id2label))))
+    labels = LabelVocab(tuple(id2label[str(i)] for i in range(len(id2label))), config.get("jaxkd_tag_scheme", "IOB2"))
     crf_file = load_file(str(path / "crf.safetensors"))
     allowed = Constraints(*(crf_file[k].astype(bool) for k in ("allowed_transitions", "allowed_start", "allowed_end")))
     constrained = not all(np.all(a) for a in allowed)

@@ -213,3 +213,15 @@ def test_a_span_head_is_refused_for_token_tags(pos_teacher, tmp_path):
     _, _, ckpt, data = pos_teacher
     with pytest.raises(TrainingError, match="span head .* labels chunks"):
         run(tiny_config(ckpt, data, **{"model.head": "span"}), tmp_path / "span")
+
+
+def test_a_token_tag_run_exported_to_hf_reads_back_and_labels_as_it_did(pos_teacher, tmp_path):
+    from jaxkd.hf_export import export_hf
+    from jaxkd.labeling import load_tagger
+
+    workdir, _, _, data = pos_teacher
+    sentences = [list(s.words) for s in load_corpus(data).test]
+    live = [s.tags for s in load_tagger(workdir).label(sentences)]
+    hf = export_hf(workdir, tmp_path / "hf")
+    reread = load_tagger(hf)
+    assert reread.run.labels.scheme == "token" and [s.tags for s in reread.label(sentences)] == live
