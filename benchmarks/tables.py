@@ -389,8 +389,10 @@ def epoch_timing_vs_paper(bf16: dict, f32: dict, paper_table: dict) -> str:
 
 
 def _variant_name(name: str) -> str:
+    name, *changes = name.split("@")
     method, plus, _ = name.partition("+")
-    return f"{method} + unlabelled tweets" if plus else name
+    label = f"{method} + unlabelled tweets" if plus else name
+    return label + "".join(f", {change.split('.')[-1]}" for change in changes)
 
 
 def _mean(cell: dict, seeds: int) -> str:
@@ -638,6 +640,8 @@ TABLES: dict[str, Part] = {
     ),
     "accuracy_wnut16_tiny": Part((_r("accuracy_wnut16_tiny.json"),), accuracy),
     "accuracy_wnut16_minilm2": Part((_r("accuracy_wnut16_minilm2.json"),), accuracy),
+    "accuracy_wnut17_tiny": Part((_r("accuracy_wnut17_tiny.json"),), accuracy),
+    "accuracy_corpora": Part(tuple(_r(f) for _, _, f in CORPUS_STUDIES), accuracy_corpora),
     "heads_scenarios": Part(tuple(_r(f) for _, f, _ in SCENARIOS), heads_scenarios),
     "inference_cpu": Part((_r("inference_cpu.json"),), inference),
     "inference_cpu_student_vs_teacher": Part((_r("inference_cpu.json"),), inference_student_vs_teacher),
