@@ -641,6 +641,7 @@ TABLES: dict[str, Part] = {
     "accuracy_wnut16_tiny": Part((_r("accuracy_wnut16_tiny.json"),), accuracy),
     "accuracy_wnut16_minilm2": Part((_r("accuracy_wnut16_minilm2.json"),), accuracy),
     "accuracy_wnut17_tiny": Part((_r("accuracy_wnut17_tiny.json"),), accuracy),
+    "accuracy_wnut17_tiny_efficient_variants": Part((_r("accuracy_wnut17_tiny_efficient_variants.json"),), accuracy),
     "accuracy_corpora": Part(tuple(_r(f) for _, _, f in CORPUS_STUDIES), accuracy_corpora),
     "heads_scenarios": Part(tuple(_r(f) for _, f, _ in SCENARIOS), heads_scenarios),
     "inference_cpu": Part((_r("inference_cpu.json"),), inference),
