@@ -35,6 +35,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from jaxkd.evaluate import METRIC_NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = "benchmarks/results"
 DEMO = f"{RESULTS}/demo_cpu.json"  # a copy of runs/demo/summary.json (python -m jaxkd.demo)
@@ -401,7 +403,7 @@ def _mean(cell: dict, seeds: int) -> str:
 
 def _metric(result: dict) -> str:
     """How a study's score is named: "F1" (entities) or "accuracy" (token tags)."""
-    return {"f1": "F1", "accuracy": "accuracy"}[result["meta"].get("metric", "f1")]
+    return METRIC_NAMES[result["meta"].get("metric", "f1")]
 
 
 def accuracy(result: dict, teacher: str = "teacher MiniLM-L6 (one run)") -> str:

@@ -112,17 +112,16 @@ def demo_config(
 class CorpusSetup(NamedTuple):
     """How the study trains on one shipped corpus (``configs/<corpus>.py``)."""
 
-    source: str  # data.source
     teacher_epochs: int
     student_epochs: int  # every student set-up's
     min_bucket_length: int  # data.min_bucket_length
 
 
-CORPUS_SETUPS = {
-    "wnut17": CorpusSetup("wnut17", 4, 6, 32),
-    "btc": CorpusSetup("btc", 3, 4, 32),
-    "ud-ewt-upos": CorpusSetup("ud-ewt-upos", 2, 3, 32),
-    "ud-ewt-xpos": CorpusSetup("ud-ewt-xpos", 2, 3, 32),
+CORPUS_SETUPS = {  # by data.source
+    "wnut17": CorpusSetup(4, 6, 32),
+    "btc": CorpusSetup(3, 4, 32),
+    "ud-ewt-upos": CorpusSetup(2, 3, 32),
+    "ud-ewt-xpos": CorpusSetup(2, 3, 32),
 }
 
 
@@ -144,7 +143,7 @@ def corpus_config(corpus: str, arg: str = "teacher") -> ml_collections.ConfigDic
             f"config argument must be 'teacher', a method ({', '.join(METHODS)}) or STUDENT/METHOD with STUDENT in "
             f"{sorted(STUDENTS)}; got {arg!r}"
         )
-    c.data.source = setup.source
+    c.data.source = corpus
     c.data.min_bucket_length = setup.min_bucket_length
     return c
 

@@ -91,20 +91,25 @@ def test_efficient_kd_closed_form_equals_materialised_and_explicit_loop():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_efficient_kd_hand_computed():
-    # N = 2, one sentence of n = 2 words. Teacher all zeros; student:
-    #   T = [[1, 0], [0, 0]], start = [1, 0], end = [0, 2], e = [[0, 1], [1, 0]].
-    # Start units (a_j + e_0j): (1, 1) -> 1 + 1 = 2.  End units: (0, 2) -> 4.
-    # Pair units at l = 1, T_ij + e_1j: [[2, 0], [1, 0]] -> 4 + 0 + 1 + 0 = 5.
-    # |U| = (2 - 1) * 4 + 2 * 2 = 8, so L = (2 + 4 + 5) / 8 = 11 / 8.
+def _hand_example():
+    """(student, teacher, mask) of the hand-computed efficient KD tests: N = 2,
+    one sentence of 2 words, the teacher all zeros."""
     s = CRFScores(
         np.array([[[0, 1], [1, 0]]], np.float32),
         np.array([[1, 0], [0, 0]], np.float32),
         np.array([1, 0], np.float32),
         np.array([0, 2], np.float32),
     )
-    t = CRFScores(*(np.zeros_like(x) for x in s))
-    mask = np.ones((1, 2), bool)
+    return s, CRFScores(*(np.zeros_like(x) for x in s)), np.ones((1, 2), bool)
+
+
+def test_efficient_kd_hand_computed():
+    # N = 2, one sentence of n = 2 words. Teacher all zeros; student:
+    #   T = [[1, 0], [0, 0]], start = [1, 0], end = [0, 2], e = [[0, 1], [1, 0]].
+    # Start units (a_j + e_0j): (1, 1) -> 1 + 1 = 2.  End units: (0, 2) -> 4.
+    # Pair units at l = 1, T_ij + e_1j: [[2, 0], [1, 0]] -> 4 + 0 + 1 + 0 = 5.
+    # |U| = (2 - 1) * 4 + 2 * 2 = 8, so L = (2 + 4 + 5) / 8 = 11 / 8.
+    s, t, mask = _hand_example()
     np.testing.assert_allclose(losses.efficient_kd(s, t, mask), 11 / 8, rtol=1e-6)
     # emissions_only: mean over (l, j) of e^2 = (0 + 1 + 1 + 0) / 4.
     np.testing.assert_allclose(losses.efficient_kd(s, t, mask, emissions_only=True), 0.5, rtol=1e-6)
@@ -188,14 +193,7 @@ def test_efficient_kd_centered_hand_computed():
     # Start units (1, 1): mean 1 -> (0, 0) -> 0.  End units (0, 2): mean 1 ->
     # (-1, 1) -> 2.  Pair units at l = 1, [[2, 0], [1, 0]]: mean 3/4 ->
     # 5 - 4 * (3/4)^2 = 11/4.  Same |U| = 8, so L = (0 + 2 + 11/4) / 8 = 19/32.
-    s = CRFScores(
-        np.array([[[0, 1], [1, 0]]], np.float32),
-        np.array([[1, 0], [0, 0]], np.float32),
-        np.array([1, 0], np.float32),
-        np.array([0, 2], np.float32),
-    )
-    t = CRFScores(*(np.zeros_like(x) for x in s))
-    mask = np.ones((1, 2), bool)
+    s, t, mask = _hand_example()
     np.testing.assert_allclose(losses.efficient_kd(s, t, mask, centered=True), 19 / 32, rtol=1e-6)
     # emissions_only: (0, 1) -> (-1/2, 1/2) and (1, 0) -> (1/2, -1/2), so 4 * 1/4 over 4 (l, j).
     np.testing.assert_allclose(losses.efficient_kd(s, t, mask, emissions_only=True, centered=True), 0.25, rtol=1e-6)

@@ -123,23 +123,28 @@ def _find_conllu_files(directory: Path) -> dict[str, Path]:
     found = [p for p in directory.iterdir() if p.is_file() and p.name.endswith((".conllu", ".conllu.gz"))]
     if not found:
         return {}
-    out: dict[str, Path] = {}
-    for split in ("train", "dev", "test"):
-        hits = [p for p in found if split in p.name]
-        if len(hits) > 1:
+    hits = {split: [p for p in found if split in p.name] for split in ("train", "dev", "test")}
+    expected = "CoNLL-U names holding 'train', 'dev' and 'test' (e.g. en_ewt-ud-train.conllu)"
+    return _one_per_split(directory, hits, "CoNLL-U ", expected, sorted(p.name for p in found))
+
+
+def _one_per_split(directory: Path, hits: dict[str, list[Path]], kind: str, expected: str, present: list[str]
+                   ) -> dict[str, Path]:
+    """The file of each split among its candidates ``hits``: two candidates
+    are an error, and so is no train or no test file."""
+    for split, paths in hits.items():
+        if len(paths) > 1:
             raise DataError(
-                f"{where(directory)}: several CoNLL-U files could be the {split} split: "
-                f"{sorted(p.name for p in hits)}; keep one"
+                f"{where(directory)}: several {kind}files could be the {split} split: "
+                f"{sorted(p.name for p in paths)}; keep one"
             )
-        if hits:
-            out[split] = hits[0]
-    missing = [s for s in ("train", "test") if s not in out]
+    missing = [s for s in ("train", "test") if not hits[s]]
     if missing:
         raise DataError(
-            f"{where(directory)}: no CoNLL-U file for {' or '.join(missing)}; expected names holding 'train', "
-            f"'dev' and 'test' (e.g. en_ewt-ud-train.conllu); found {sorted(p.name for p in found)}"
+            f"{where(directory)}: no {' or '.join(missing)} {kind}file; expected {expected}; "
+            f"found {present or 'no files'}"
         )
-    return out
+    return {split: paths[0] for split, paths in hits.items() if paths}
 
 
 def shipped(name: str, *, allow_unseen_tags: bool = False) -> Corpus:
@@ -153,25 +158,13 @@ def shipped(name: str, *, allow_unseen_tags: bool = False) -> Corpus:
 
 def _find_split_files(directory: Path) -> dict[str, Path]:
     present = {p.name: p for p in directory.iterdir() if p.is_file()}
-    found: dict[str, Path] = {}
-    for split in ("train", "dev", "test"):
-        names = [_CONLL2003[split]] + [s + x for s in _STEMS[split] for x in _SUFFIXES]
-        hits = [present[n] for n in names if n in present]
-        if len(hits) > 1:
-            raise DataError(
-                f"{where(directory)}: several files could be the {split} split: "
-                f"{sorted(p.name for p in hits)}; keep one"
-            )
-        if hits:
-            found[split] = hits[0]
-    missing = [s for s in ("train", "test") if s not in found]
-    if missing:
-        raise DataError(
-            f"{where(directory)}: no {' or '.join(missing)} file; expected eng.train/"
-            "eng.testa/eng.testb or train.txt/valid.txt (or dev.txt)/test.txt; "
-            f"found {sorted(present) or 'no files'}"
-        )
-    return found
+    hits = {
+        split: [present[n] for n in [_CONLL2003[split]] + [s + x for s in _STEMS[split] for x in _SUFFIXES]
+                if n in present]
+        for split in ("train", "dev", "test")
+    }
+    expected = "eng.train/eng.testa/eng.testb or train.txt/valid.txt (or dev.txt)/test.txt"
+    return _one_per_split(directory, hits, "", expected, sorted(present))
 
 
 def wnut16(
