@@ -14,6 +14,7 @@ from jaxkd.crf import CRFScores
 from jaxkd.data.batching import Buckets, make_batches
 from jaxkd.models.heads import unsupported
 from jaxkd.training.run_dir import Run, load_run
+from jaxkd.training.steps import merge, shared
 
 __all__ = ["Run", "load_run", "sentence_scores"]
 
@@ -42,6 +43,18 @@ def sentence_scores(run: Run, words: list[str]) -> CRFScores:
         )
     buckets = Buckets.fit(rows, run.encoder.window, min_length=16)
     (batch,) = make_batches(rows, buckets, 1, pad_id=run.encoder.pad_id, filler_ids=run.encoder.filler_ids)
-    s = jax.device_get(run.tagger(batch))
+    scores = shared(("scores", run.parts.eval_def), lambda: _scores_fn(run.parts.eval_def))
+    s = jax.device_get(scores(run.params, run.parts.rest, batch))
     n = len(words)
     return CRFScores(np.asarray(s.emissions[0, :n]), np.asarray(s.transitions), np.asarray(s.start), np.asarray(s.end))
+
+
+def _scores_fn(eval_def):
+    """Compiled ``(params, rest, batch) -> CRFScores`` of a tagger graph (op by
+    op, the first call of each sentence length costs seconds of dispatch)."""
+
+    @jax.jit
+    def scores(params, rest, batch):
+        return merge(eval_def, params, rest)(batch)
+
+    return scores

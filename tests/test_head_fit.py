@@ -52,15 +52,25 @@ def _setup():
     return split(student), batches, lambda b: targets[id(b)]
 
 
+def _batch_loss(parts, params, b, t):
+    """Summed squared error over every sub-structure of one batch (eval mode)."""
+    s = merge(parts.eval_def, params, parts.rest)(b)
+    teacher = crf.CRFScores(jnp.asarray(t.emissions), t.transitions, t.start, t.end)
+    return losses.efficient_kd_terms(s, teacher, b.word_mask).total
+
+
 def _loss(parts, params, batches, targets_of):
-    """Summed squared error over every sub-structure of every batch (eval mode)."""
-    total = 0.0
-    for b in batches:
-        s = merge(parts.eval_def, params, parts.rest)(b)
-        t = targets_of(b)
-        teacher = crf.CRFScores(jnp.asarray(t.emissions), t.transitions, t.start, t.end)
-        total = total + losses.efficient_kd_terms(s, teacher, b.word_mask).total
-    return total
+    """Summed squared error over every sub-structure of every batch (eval mode),
+    one compiled program per batch shape (eager, the same sum costs ~40 s)."""
+    one = jax.jit(lambda p, b, t: _batch_loss(parts, p, b, t))
+    return sum(one(params, b, targets_of(b)) for b in batches)
+
+
+def _loss_grad(parts, params, batches, targets_of):
+    """The gradient of :func:`_loss` with respect to params."""
+    one = jax.jit(jax.grad(lambda p, b, t: _batch_loss(parts, p, b, t)))
+    grads = [one(params, b, targets_of(b)) for b in batches]
+    return jax.tree_util.tree_map(lambda *g: sum(g), *grads)
 
 
 def _head(tree):
@@ -79,8 +89,8 @@ def test_fit_is_the_minimiser_over_head_and_crf():
     assert info["words"] == sum(int(b.word_mask.sum()) for b in batches)
     after = float(_loss(parts, params, batches, targets_of))
     assert after < 0.5 * before
-    grads = jax.grad(lambda p: _loss(parts, p, batches, targets_of))(params)
-    start_grads = jax.grad(lambda p: _loss(parts, p, batches, targets_of))(parts.params)
+    grads = _loss_grad(parts, params, batches, targets_of)
+    start_grads = _loss_grad(parts, parts.params, batches, targets_of)
     scale = max(float(jnp.abs(g).max()) for g in _head(start_grads).values())
     for name, g in _head(grads).items():
         assert float(jnp.abs(g).max()) < 1e-3 * scale, name

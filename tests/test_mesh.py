@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxkd.training.loop import run
+from tests.runs import tiny_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -33,9 +36,9 @@ res["teacher4"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), ou
 res["student4"] = run(
     tiny_config(ckpt, data, **STUDENT, **{"teacher_workdir": teacher1, "mesh.data": 4}), out / "student4"
 )
-for n in (1, 2):  # saved on 4 devices after epoch 1, resumed on n
+for n in (1, 2):  # saved on 4 devices after epoch 1; resumed on 2 here, on 1 in the test's process
     run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / f"resume{n}", stop_after_epochs=1)
-    res[f"resumed_on_{n}"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": n}), out / f"resume{n}")
+res["resumed_on_2"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 2}), out / "resume2")
 try:
     run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 3}), out / "three")
 except TrainingError as err:
@@ -70,7 +73,11 @@ def four(assets, teacher, student, tmp_path_factory):
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "results.json").read_text())
+    res = json.loads((out / "results.json").read_text())
+    # One device resumes here, with the programs the teacher fixture compiled.
+    teacher_config = tiny_config(ckpt, data, **{"train.epochs": 3, "train.head_lr": 3e-2, "mesh.data": 1})
+    res["resumed_on_1"] = run(teacher_config, out / "resume1")
+    return res
 
 
 def _same_run(a: dict, b: dict) -> None:

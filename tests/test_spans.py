@@ -17,6 +17,9 @@ from jaxkd.evaluate import chunks
 
 VOCAB = LabelVocab.from_types(["A", "B"])  # O, B-A, I-A, B-B, I-B
 BIO = spans.BIOTags.of(VOCAB)
+# Compiled, as training runs it: eager, one gradient through the forward pass
+# is seconds of op-by-op dispatch.
+tag_marginals = jax.jit(spans.tag_marginals, static_argnames=("tags", "max_width"))
 
 
 def _labellings(n: int, types: int, max_width: int | None):
@@ -107,8 +110,8 @@ def test_span_marginals_match_enumeration(max_width):
     s = rng.normal(size=(b, length, length, types)).astype(np.float32) * 1.5
     o = rng.normal(size=(b, length)).astype(np.float32)
     lengths = np.array([5, 3, 1, 0])
-    log_z = span_log_partition(s, o, lengths, max_width=max_width)
-    unary, pairwise = spans.tag_marginals(s, o, lengths, BIO, max_width=max_width)
+    log_z = jax.jit(span_log_partition, static_argnames="max_width")(s, o, lengths, max_width=max_width)
+    unary, pairwise = tag_marginals(s, o, lengths, BIO, max_width=max_width)
     for row, n in enumerate(lengths):
         want_z, want_u, want_p = _oracle(s[row], o[row], n, max_width)
         np.testing.assert_allclose(log_z[row], want_z, rtol=1e-5, atol=1e-5)
@@ -138,7 +141,7 @@ def test_independent_span_classifier_conditioned_on_non_overlap():
     for w, chosen in zip(weights, labellings, strict=True):
         for word, tag in enumerate(_tags_of(n, chosen)):
             want[word, tag] += w
-    unary, _ = spans.tag_marginals(s, o, np.array([n]), BIO)
+    unary, _ = tag_marginals(s, o, np.array([n]), BIO)
     np.testing.assert_allclose(unary[0], want, atol=1e-5)
 
 
