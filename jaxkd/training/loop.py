@@ -24,7 +24,7 @@ from jaxkd.data.pipeline import encode_corpus
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.evaluate import METRIC_NAMES
 from jaxkd.models.heads import build_tagger, unsupported
-from jaxkd.training import run_dir
+from jaxkd.training import run_dir, workdir_lock
 from jaxkd.training.checkpoints import Checkpoints, write_json
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.epoch import train_epoch
@@ -52,10 +52,26 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
         except config_keys.ConfigError as err:
             raise TrainingError(str(err)) from None
         use_persistent_cache(config.compile_cache)
-        state, teacher = _set_up(config, Path(workdir))
-        restore_latest(state, resume)
-        targets = teacher_targets(state, teacher)
-        writer = _tensorboard(state.workdir) if config.log.tensorboard and is_main_process() else None
+        try:
+            with workdir_lock.hold(Path(workdir), main=is_main_process(), note=log):
+                results = _train(config, Path(workdir), resume, stop_after_epochs)
+                if "interrupted_after_epoch" not in results:
+                    results["run_wall_s"] = time.perf_counter() - t_start
+                    results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
+                    if is_main_process():
+                        write_json(Path(workdir) / run_dir.RESULTS, results)
+                return results
+        except workdir_lock.WorkdirInUse as err:  # raised only on entering: nothing was written
+            raise TrainingError(str(err)) from None
+
+
+def _train(config, workdir: Path, resume: bool, stop_after_epochs: int | None) -> dict:
+    """The run, inside its workdir's lock: set up, resume, the epochs, the final scores."""
+    state, teacher = _set_up(config, workdir)
+    restore_latest(state, resume)
+    targets = teacher_targets(state, teacher)
+    writer = _tensorboard(state.workdir) if config.log.tensorboard and is_main_process() else None
+    try:
         warmed: set = set()
         for epoch in range(state.start_epoch, config.train.epochs):
             row = train_epoch(state, epoch, targets, warmed)
@@ -63,14 +79,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             stopped = stop_after_epochs is not None and epoch + 1 - state.start_epoch >= stop_after_epochs
             if stopped and epoch + 1 < config.train.epochs:
                 return {"interrupted_after_epoch": epoch + 1}
-        results = final_results(state, targets)
-        results["run_wall_s"] = time.perf_counter() - t_start
-        results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
-        if is_main_process():
-            write_json(state.workdir / run_dir.RESULTS, results)
+        return final_results(state, targets)
+    finally:
         if writer is not None:
             writer.close()
-        return results
 
 
 def _placement(config) -> Placement:
