@@ -19,6 +19,7 @@ import pytest
 
 from jaxkd.inspection import load_run
 from jaxkd.training import faults
+from jaxkd.training.checkpoints import CheckpointError, Checkpoints
 from jaxkd.training.loop import run
 from tests.runs import tiny_config, write_corpus
 from tests.tiny_bert import write_tiny_checkpoint
@@ -63,6 +64,18 @@ def _final(workdir: Path):
     return results, [np.asarray(x) for x in jax.tree_util.tree_leaves(load_run(workdir, "best").params)]
 
 
+def _damage_unverified_step(step_dir: Path) -> None:
+    """A step committed but never checksummed: a reader refuses it, and its
+    weights are damaged here, which a resume must redo rather than read."""
+    assert not (step_dir / "digests.json").exists()
+    with pytest.raises(CheckpointError, match="not trusted"):
+        Checkpoints(step_dir.parent.parent).loop_state()
+    for file in (f for f in (step_dir / "params").rglob("*") if f.is_file() and f.stat().st_size > 64):
+        data = bytearray(file.read_bytes())
+        data[len(data) // 2 :] = bytes(len(data) - len(data) // 2)
+        file.write_bytes(bytes(data))
+
+
 @pytest.mark.slow
 def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     ckpt = write_tiny_checkpoint(tmp_path / "bert", num_layers=2, max_positions=64)
@@ -104,6 +117,8 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         assert not (workdir / "results.json").exists()
         unfinished = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         assert bool(unfinished) == points[k - 1].endswith("writing"), (points[k - 1], unfinished)
+        if points[k - 1].endswith("committed"):  # committed, no digests yet: the step must not be trusted
+            _damage_unverified_step(workdir / "checkpoints" / "1")
         run(cfg, workdir)
         # removed by the resumed run
         assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]

@@ -114,12 +114,18 @@ def test_damaged_loop_state_and_arrays_are_named_not_loaded(teacher, tmp_path):
 
     copy = tmp_path / "run"
     shutil.copytree(teacher[0], copy)
-    # A truncated loop state: the item is named.
+    # A truncated loop state: its checksum names the file; without digests
+    # (a step saved before them), the reader's error names the item.
     latest = _step_dir(copy, "latest")
     state = latest / "loop" / "metadata"
     state.write_text(state.read_text()[:20])
+    with pytest.raises(CheckpointError, match=rf"{state}: does not match the checksum"):
+        Checkpoints(copy).loop_state()
+    digests = (latest / "digests.json").read_bytes()
+    (latest / "digests.json").unlink()
     with pytest.raises(CheckpointError, match=rf"{latest}/loop: damaged"):
         Checkpoints(copy).loop_state()
+    (latest / "digests.json").write_bytes(digests)
     # A flipped 4 KiB block in the largest parameter file: a checksum error naming it.
     best = _step_dir(copy, "best")
     target = max((p for p in (best / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)

@@ -13,8 +13,12 @@ and ``best`` (the highest dev score; of equal scores, the earlier epoch); they a
 one step when the last epoch is the best. Orbax writes a step into a temporary
 directory and commits it by a rename, so a kill at any moment leaves the
 previous steps whole (the next writer removes the temporary directory).
-``digests.json`` is written after the commit: a step without it (a kill in
-between) is read unverified, and a step whose files differ from it is refused.
+``digests.json`` is written after the commit, and a marker
+``checkpoints/.saving-<e>`` spans the whole save: a step with the marker and
+no digests (a kill between the commit and the digests) is never trusted: the
+next writer removes it and redoes the epoch, and a reader refuses it. A step
+whose files differ from its digests is refused. (Steps of runs saved before
+digests existed have neither file and are read unverified.)
 
 Reading is by name and item: ``restore("best", params=template)`` reads the
 parameters alone, into the template's structure, dtypes and shardings (a run
@@ -32,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import jax
@@ -45,6 +50,7 @@ from jaxkd.training.steps import path_names
 
 NAMES = ("best", "latest")
 DIGESTS = "digests.json"
+SAVING = ".saving-{step}"  # in checkpoints/: a save of that step has begun and not finished
 
 
 class CheckpointError(ValueError):
@@ -90,6 +96,10 @@ class Checkpoints:
         self.workdir = Path(workdir).absolute()
         self.directory = self.workdir / "checkpoints"
         _refuse_legacy(self.directory)
+        self._unverified = _unverified_steps(self.directory)
+        if writable and self._unverified is not None:
+            _discard(self.directory, self._unverified)
+            self._unverified = set()
         self._manager = None
         if writable or self.directory.is_dir():
             options = ocp.CheckpointManagerOptions(
@@ -126,6 +136,10 @@ class Checkpoints:
         """Saves epoch ``epoch`` as a new step (all processes call it);
         ``opt_state=None`` saves none (a step that cannot be resumed);
         ``dev_score`` ranks the steps for ``best``."""
+        marker = self.directory / SAVING.format(step=epoch)
+        if is_main_process():
+            write_json(marker, {"epoch": epoch})
+        barrier("jaxkd-saving")
         faults.point("save", "before-save")
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
         if opt_state is not None:
@@ -140,6 +154,8 @@ class Checkpoints:
             write_json(step_dir / DIGESTS, {item: file_digests(step_dir / item) for item in items}, indent=0)
         barrier("jaxkd-digests")
         faults.point("save", "saved")
+        if is_main_process():
+            marker.unlink()
 
     def restore(self, name: str, **templates) -> dict:
         """The items named by keyword (``params=``, ``opt_state=``) of checkpoint
@@ -153,7 +169,7 @@ class Checkpoints:
           CheckpointError: damaged files (named).
         """
         step = self.require(name)
-        step_dir = self.directory / str(step)
+        step_dir = self._trusted(step)
         digests = _read_digests(step_dir)
         for item, template in templates.items():
             _check_fits(step_dir / item, template)
@@ -172,13 +188,45 @@ class Checkpoints:
         step = self.step("latest")
         if step is None:
             return None
-        path = self.directory / str(step) / "loop"
+        path = self._trusted(step) / "loop"
+        digests = _read_digests(path.parent)
+        if digests is not None:
+            check_files(path, digests.get("loop", {}))
         try:
             return dict(self._manager.restore(step, args=ocp.args.Composite(loop=_LoopRestore()))["loop"])
         except Exception as err:  # noqa: BLE001 - a missing or damaged file
             raise CheckpointError(
                 f"{path}: damaged ({type(err).__name__}: {err}); delete {self.directory} to start over"
             ) from None
+
+
+    def _trusted(self, step: int) -> Path:
+        """The directory of ``step``, refused when its save was cut short."""
+        if step in (self._unverified or ()):
+            raise CheckpointError(
+                f"{self.directory / str(step)}: its save was cut short after the commit, before its checksums "
+                f"(a kill): it is not trusted. Rerun the training command in {self.workdir} to redo that epoch"
+            )
+        return self.directory / str(step)
+
+
+def _unverified_steps(directory: Path) -> set[int] | None:
+    """Steps whose save began (a marker) and never wrote digests; None without markers."""
+    markers = sorted(directory.glob(SAVING.format(step="*"))) if directory.is_dir() else []
+    if not markers:
+        return None
+    steps = {int(m.name.rsplit("-", 1)[1]) for m in markers}
+    return {s for s in steps if (directory / str(s)).is_dir() and not (directory / str(s) / DIGESTS).is_file()}
+
+
+def _discard(directory: Path, steps: set[int]) -> None:
+    """Removes the unverified ``steps`` and every save marker (process 0), before orbax lists the steps."""
+    if is_main_process():
+        for step in sorted(steps):
+            shutil.rmtree(directory / str(step))
+        for marker in directory.glob(SAVING.format(step="*")):
+            marker.unlink()
+    barrier("jaxkd-discard")
 
 
 def _abstract(tree):
