@@ -33,13 +33,10 @@ writes each array shard once, and the JSON files are written by process 0.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import json
-import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import jax
@@ -47,7 +44,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxkd.training import faults
+from jaxkd.training import faults, full_disk
 from jaxkd.training.mesh import barrier, is_main_process
 from jaxkd.training.steps import path_names
 
@@ -147,26 +144,12 @@ class Checkpoints:
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
         if opt_state is not None:
             items["opt_state"] = ocp.args.StandardSave(opt_state)
-        quiet, unraisable = _FullDiskFilter(), sys.unraisablehook
-        for name in _ORBAX_LOGGERS:
-            logging.getLogger(name).addFilter(quiet)
-        sys.unraisablehook = _ignore_closed_loops(unraisable)
-        try:
+        with full_disk.reported_once(self.directory, (params, opt_state)):
             self._manager.save(
                 epoch, args=ocp.args.Composite(**items), metrics={"dev_score": float(dev_score), "epoch": epoch},
                 force=True,
             )
             self._manager.wait_until_finished()
-        except Exception as err:  # noqa: BLE001 - orbax and tensorstore report a full disk in their own ways
-            if not _is_full_disk(err):
-                raise
-            # orbax's writer threads go on reporting the failure (and calling
-            # into their closed event loops) while the process ends: the
-            # filters stay, and the failure is reported once, here.
-            raise self._full_disk((params, opt_state)) from None
-        for name in _ORBAX_LOGGERS:
-            logging.getLogger(name).removeFilter(quiet)
-        sys.unraisablehook = unraisable
         faults.point("save", "committed")
         step_dir = self.directory / str(epoch)
         if is_main_process():
@@ -219,20 +202,6 @@ class Checkpoints:
             ) from None
 
 
-    def _full_disk(self, trees) -> OSError:
-        """ENOSPC naming the checkpoint directory, the space a step needs and what is free."""
-        arrays = sum(leaf.nbytes for leaf in jax.tree.leaves(trees) if hasattr(leaf, "nbytes"))
-        saved = [int(p.name) for p in self.directory.iterdir() if p.name.isdigit()]
-        step_bytes = max([_tree_bytes(self.directory / str(s)) for s in saved] + [arrays])
-        free = shutil.disk_usage(self.directory).free
-        kept = f"epoch {max(saved) + 1}'s checkpoint is kept" if saved else "no checkpoint was saved yet"
-        return OSError(
-            errno.ENOSPC,
-            f"No space left on device: a checkpoint needs about {_mib(step_bytes)} and "
-            f"{_mib(free)} is free ({kept}; free space, then rerun the same command to resume)",
-            str(self.directory),
-        )
-
     def _trusted(self, step: int) -> Path:
         """The directory of ``step``, refused when its save was cut short."""
         if step in (self._unverified or ()):
@@ -241,43 +210,6 @@ class Checkpoints:
                 f"(a kill): it is not trusted. Rerun the training command in {self.workdir} to redo that epoch"
             )
         return self.directory / str(step)
-
-
-_ORBAX_LOGGERS = ("absl", "asyncio")  # where orbax's writer threads log their failures
-
-
-def _is_full_disk(err: BaseException) -> bool:
-    return getattr(err, "errno", None) == errno.ENOSPC or _mentions_full_disk(str(err))
-
-
-def _mentions_full_disk(text: str) -> bool:
-    return "RESOURCE_EXHAUSTED" in text or "No space left" in text
-
-
-class _FullDiskFilter(logging.Filter):
-    """Drops the log records of a full disk during a save: the save reports it once, as an OSError."""
-
-    def filter(self, record):
-        return not _mentions_full_disk(record.getMessage())
-
-
-def _ignore_closed_loops(previous):
-    """An unraisable-exception hook that drops orbax's calls into an event loop
-    its failed save closed, and passes anything else to ``previous``."""
-
-    def hook(unraisable):
-        if not (isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)):
-            previous(unraisable)
-
-    return hook
-
-
-def _tree_bytes(directory: Path) -> int:
-    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
 
 
 def _unverified_steps(directory: Path) -> set[int] | None:
