@@ -1,8 +1,9 @@
-"""A run killed (SIGKILL) at any moment of its checkpoint saves resumes to the
-same final result as a run never interrupted: at every point of the last
-epoch's save (before orbax starts; while it writes the step's temporary
-directory; after its commit, before the digests; after), each in a real
-subprocess killed by the kernel, then resumed (in the test's process)."""
+"""A run killed (SIGKILL) at any moment resumes to the same final result as a
+run never interrupted, bit for bit: at every point of the last epoch's save
+(before orbax starts; while it writes the step's temporary directory; after
+its commit, before the digests; after) and at a step in the middle of the
+epoch, each in a real subprocess killed by the kernel, then resumed (in the
+test's process)."""
 
 from __future__ import annotations
 
@@ -100,30 +101,33 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
     points = [p for p in log.read_text().split("\n")[:-1] if p.split()[1] == "save"]
     assert [p.split()[2] for p in points] == ["before-save", "writing", "committed", "saved"], points
 
-    # Kill at each point (two processes at a time), then resume in this process.
-    def start(k):
-        workdir = tmp_path / f"kill{k}"
-        shutil.copytree(tmp_path / "after1", workdir)
-        return k, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=f"save:{k}")
+    # Kill at each point of the save, and at a step in the middle of epoch 2
+    # (two processes at a time), then resume in this process.
+    kills = [(f"save:{k}", point) for k, point in enumerate(points, 1)] + [("step:3", "step 3 of epoch 2")]
 
-    ks = list(range(1, len(points) + 1))
-    pending = [start(k) for k in ks[:2]]
+    def start(i):
+        workdir = tmp_path / f"kill{i}"
+        shutil.copytree(tmp_path / "after1", workdir)
+        return i, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=kills[i][0])
+
+    pending = [start(i) for i in range(2)]
     while pending:
-        k, workdir, proc = pending.pop(0)
-        if k + 2 <= ks[-1]:
-            pending.append(start(k + 2))
+        i, workdir, proc = pending.pop(0)
+        if i + 2 < len(kills):
+            pending.append(start(i + 2))
+        point = kills[i][1]
         _, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == -9, f"point {points[k - 1]}: not killed ({proc.returncode}) {stderr[-1000:]}"
+        assert proc.returncode == -9, f"point {point}: not killed ({proc.returncode}) {stderr[-1000:]}"
         assert not (workdir / "results.json").exists()
         unfinished = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
-        assert bool(unfinished) == points[k - 1].endswith("writing"), (points[k - 1], unfinished)
-        if points[k - 1].endswith("committed"):  # committed, no digests yet: the step must not be trusted
+        assert bool(unfinished) == point.endswith("writing"), (point, unfinished)
+        if point.endswith("committed"):  # committed, no digests yet: the step must not be trusted
             _damage_unverified_step(workdir / "checkpoints" / "1")
         run(cfg, workdir)
         # removed by the resumed run
         assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         results, params = _final(workdir)
-        assert results == expected_results, f"point {points[k - 1]}"
+        assert results == expected_results, f"point {point}"
         assert len(params) == len(expected_params)
         for got, want in zip(params, expected_params):
-            np.testing.assert_array_equal(got, want, err_msg=f"point {points[k - 1]}")
+            np.testing.assert_array_equal(got, want, err_msg=f"point {point}")
