@@ -201,7 +201,6 @@ class Checkpoints:
                 f"{path}: damaged ({type(err).__name__}: {err}); delete {self.directory} to start over"
             ) from None
 
-
     def _trusted(self, step: int) -> Path:
         """The directory of ``step``, refused when its save was cut short."""
         if step in (self._unverified or ()):

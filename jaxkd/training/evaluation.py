@@ -47,9 +47,9 @@ def final_results(state: RunState, targets: Targets) -> dict:
     config = state.config
     best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
     if state.placement.mesh is None and not _committed(state.params):
-        # A restored array is committed to its device and a trained one is not:
-        # jit would compile the decoder again for the same shapes. As the
-        # trained ones (a host copy of the weights costs less than a compile).
+        # A restored array is committed to its device and a trained one is not,
+        # and jit would compile the decoder again for the committed ones: make
+        # them uncommitted too (a host copy of the weights costs less than a compile).
         best_params = jax.device_put(jax.device_get(best_params))
     return {
         "mode": config.mode,

@@ -9,7 +9,7 @@ a run that ends normally removes it, so a file found unlocked is the trace
 of a run that was killed, and is taken over with a note. With several
 processes, process 0 holds the lock for all of them.
 
-Only the standard library: the lock is taken before anything heavy loads.
+Only the standard library, so that a process can hold a lock without loading jax.
 """
 
 from __future__ import annotations
