@@ -442,6 +442,7 @@ def accuracy(result: dict, teacher: str = "teacher MiniLM-L6 (one run)") -> str:
 CORPUS_STUDIES = (
     ("WNUT-16 (offline tweets)", "NER, 1,000 training tweets", "accuracy_wnut16_tiny.json"),
     ("WNUT-17", "NER, 3,394 training sentences", "accuracy_wnut17_tiny.json"),
+    ("BTC", "NER, 6,338 training tweets", "accuracy_btc_tiny.json"),
 )
 
 
@@ -644,6 +645,7 @@ TABLES: dict[str, Part] = {
     "accuracy_wnut16_minilm2": Part((_r("accuracy_wnut16_minilm2.json"),), accuracy),
     "accuracy_wnut17_tiny": Part((_r("accuracy_wnut17_tiny.json"),), accuracy),
     "accuracy_wnut17_tiny_efficient_variants": Part((_r("accuracy_wnut17_tiny_efficient_variants.json"),), accuracy),
+    "accuracy_btc_tiny": Part((_r("accuracy_btc_tiny.json"),), accuracy),
     "accuracy_corpora": Part(tuple(_r(f) for _, _, f in CORPUS_STUDIES), accuracy_corpora),
     "heads_scenarios": Part(tuple(_r(f) for _, f, _ in SCENARIOS), heads_scenarios),
     "inference_cpu": Part((_r("inference_cpu.json"),), inference),
