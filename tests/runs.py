@@ -4,6 +4,7 @@ configuration (the session fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,26 @@ def tiny_config(ckpt, data, **changes):
             node = node[p]
         node[last] = value
     return c
+
+
+TIMING_KEYS = ("_s", "time", "timing", "wall", "compiles")  # facts of a process, not of the run
+
+
+def untimed(value):
+    """results.json without wall-clock and compilation fields (they differ between any two runs)."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if not any(t in k for t in TIMING_KEYS)}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+def final_state(workdir: Path):
+    """(a run's results.json untimed, its best checkpoint's parameters as a flat
+    list): what two runs that end alike, bit for bit, share."""
+    import jax
+
+    from jaxkd.inspection import load_run
+
+    results = untimed(json.loads((workdir / "results.json").read_text()))
+    return results, [np.asarray(x) for x in jax.tree_util.tree_leaves(load_run(workdir, "best").params)]

@@ -7,26 +7,22 @@ test's process)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
-from jaxkd.inspection import load_run
 from jaxkd.training import faults
 from jaxkd.training.checkpoints import CheckpointError, Checkpoints
 from jaxkd.training.loop import run
-from tests.runs import tiny_config, write_corpus
+from tests.runs import final_state, tiny_config, write_corpus
 from tests.tiny_bert import write_tiny_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
-TIMING_KEYS = ("_s", "time", "timing", "wall", "compiles")  # facts of a process, not of the run
 
 
 def _script(ckpt: Path, data: Path, workdir: Path) -> str:
@@ -50,21 +46,6 @@ def _popen(ckpt, data, workdir, **env) -> subprocess.Popen:
     )
 
 
-def _untimed(value):
-    """results.json without wall-clock and compilation fields (they differ between any two runs)."""
-    if isinstance(value, dict):
-        return {k: _untimed(v) for k, v in value.items() if not any(t in k for t in TIMING_KEYS)}
-    if isinstance(value, list):
-        return [_untimed(v) for v in value]
-    return value
-
-
-def _final(workdir: Path):
-    """(results.json untimed, the best checkpoint's parameters as a flat list)."""
-    results = _untimed(json.loads((workdir / "results.json").read_text()))
-    return results, [np.asarray(x) for x in jax.tree_util.tree_leaves(load_run(workdir, "best").params)]
-
-
 def _damage_unverified_step(step_dir: Path) -> None:
     """A step committed but never checksummed: a reader refuses it, and its
     weights are damaged here, which a resume must redo rather than read."""
@@ -84,7 +65,7 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
     cfg = tiny_config(ckpt, data, **{"train.epochs": 2})
     run(cfg, tmp_path / "full")
     assert run(cfg, tmp_path / "after1", stop_after_epochs=1) == {"interrupted_after_epoch": 1}
-    expected_results, expected_params = _final(tmp_path / "full")
+    expected_results, expected_params = final_state(tmp_path / "full")
     # A run stopped between epochs resumes to the same result (losses per epoch,
     # dev and test F1, weights); on the way, the kill points of its epoch-2 saves are listed.
     resumed = tmp_path / "resumed"
@@ -94,7 +75,7 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
     faults.reset()
     run(cfg, resumed)
     monkeypatch.delenv("JAXKD_FAULT_LOG")
-    results, params = _final(resumed)
+    results, params = final_state(resumed)
     assert results == expected_results and results["epochs"][1]["loss"] > 0
     for got, want in zip(params, expected_params):
         np.testing.assert_array_equal(got, want)
@@ -126,7 +107,7 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         run(cfg, workdir)
         # removed by the resumed run
         assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
-        results, params = _final(workdir)
+        results, params = final_state(workdir)
         assert results == expected_results, f"point {point}"
         assert len(params) == len(expected_params)
         for got, want in zip(params, expected_params):

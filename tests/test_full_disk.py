@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from jaxkd.training.loop import run
-from tests.runs import tiny_config
-from tests.test_crash_resume import _final
+from tests.runs import final_state, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +57,8 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(assets, small
     assert _mount(small_disk, "16m", remount=True).returncode == 0  # space freed
     run(cfg, workdir)
     run(cfg, tmp_path / "uninterrupted")
-    (results, params), (expected_results, expected_params) = _final(workdir), _final(tmp_path / "uninterrupted")
+    results, params = final_state(workdir)
+    expected_results, expected_params = final_state(tmp_path / "uninterrupted")
     assert results == expected_results
     for got, want in zip(params, expected_params, strict=True):
         np.testing.assert_array_equal(got, want)

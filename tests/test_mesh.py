@@ -17,6 +17,7 @@ from jaxkd.training.loop import run
 from tests.runs import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
+TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}  # the teacher fixture's training (tests/conftest.py)
 
 SCRIPT = r"""
 import json, sys
@@ -29,7 +30,7 @@ from tests.runs import tiny_config
 ckpt, data, teacher1, out = sys.argv[1:5]
 out = Path(out)
 assert jax.device_count() == 4, jax.devices()
-TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}
+TEACHER = json.loads(sys.argv[5])
 STUDENT = {"mode": "student", "distill.method": "efficient", "model.num_layers": 1}
 res = {}
 res["teacher4"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / "teacher4")
@@ -69,14 +70,13 @@ def four(assets, teacher, student, tmp_path_factory):
     env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ckpt), str(data), str(teacher[0]), str(out)],
+        [sys.executable, "-c", SCRIPT, str(ckpt), str(data), str(teacher[0]), str(out), json.dumps(TEACHER)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     # One device resumes here, with the programs the teacher fixture compiled.
-    teacher_config = tiny_config(ckpt, data, **{"train.epochs": 3, "train.head_lr": 3e-2, "mesh.data": 1})
-    res["resumed_on_1"] = run(teacher_config, out / "resume1")
+    res["resumed_on_1"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 1}), out / "resume1")
     return res
 
 

@@ -97,7 +97,7 @@ class Checkpoints:
         self.directory = self.workdir / "checkpoints"
         _refuse_legacy(self.directory)
         self._unverified = _unverified_steps(self.directory)
-        if writable and self._unverified is not None:
+        if writable:
             _discard(self.directory, self._unverified)
             self._unverified = set()
         self._manager = None
@@ -183,7 +183,7 @@ class Checkpoints:
         except Exception as err:  # noqa: BLE001 - orbax/tensorstore raise many kinds
             first = (str(err).strip().splitlines() or [""])[0][:300]
             raise CheckpointError(f"{step_dir}: cannot be read ({type(err).__name__}: {first})") from None
-        return {item: restored[item] for item in templates}
+        return {item: _placed_like(restored[item], template) for item, template in templates.items()}
 
     def loop_state(self) -> dict | None:
         """The loop state saved with ``latest`` (None without a checkpoint)."""
@@ -203,7 +203,7 @@ class Checkpoints:
 
     def _trusted(self, step: int) -> Path:
         """The directory of ``step``, refused when its save was cut short."""
-        if step in (self._unverified or ()):
+        if step in self._unverified:
             raise CheckpointError(
                 f"{self.directory / str(step)}: its save was cut short after the commit, before its checksums "
                 f"(a kill): it is not trusted. Rerun the training command in {self.workdir} to redo that epoch"
@@ -211,23 +211,32 @@ class Checkpoints:
         return self.directory / str(step)
 
 
-def _unverified_steps(directory: Path) -> set[int] | None:
-    """Steps whose save began (a marker) and never wrote digests; None without markers."""
-    markers = sorted(directory.glob(SAVING.format(step="*"))) if directory.is_dir() else []
-    if not markers:
-        return None
+def _unverified_steps(directory: Path) -> set[int]:
+    """Steps whose save began (a marker) and never wrote digests."""
+    markers = directory.glob(SAVING.format(step="*")) if directory.is_dir() else ()
     steps = {int(m.name.rsplit("-", 1)[1]) for m in markers}
     return {s for s in steps if (directory / str(s)).is_dir() and not (directory / str(s) / DIGESTS).is_file()}
 
 
 def _discard(directory: Path, steps: set[int]) -> None:
     """Removes the unverified ``steps`` and every save marker (process 0), before orbax lists the steps."""
-    if is_main_process():
+    if is_main_process() and directory.is_dir():
         for step in sorted(steps):
             shutil.rmtree(directory / str(step))
         for marker in directory.glob(SAVING.format(step="*")):
             marker.unlink()
     barrier("jaxkd-discard")
+
+
+def _placed_like(tree, template):
+    """``tree`` as uncommitted as ``template``: orbax commits what it restores
+    to a device, and jit compiles a function again for committed arguments,
+    so weights restored into a run's uncommitted arrays (one device, no mesh)
+    are made uncommitted too (a host copy costs less than a compile)."""
+    leaves = jax.tree.leaves(template)
+    if leaves and all(isinstance(leaf, jax.Array) and not leaf.committed for leaf in leaves):
+        return jax.device_put(jax.device_get(tree))
+    return tree
 
 
 def _abstract(tree):

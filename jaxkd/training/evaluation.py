@@ -46,11 +46,6 @@ def final_results(state: RunState, targets: Targets) -> dict:
     """The best dev epoch scored on dev and test, with the run's history."""
     config = state.config
     best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
-    if state.placement.mesh is None and not _committed(state.params):
-        # A restored array is committed to its device and a trained one is not,
-        # and jit would compile the decoder again for the committed ones: make
-        # them uncommitted too (a host copy of the weights costs less than a compile).
-        best_params = jax.device_put(jax.device_get(best_params))
     return {
         "mode": config.mode,
         "method": state.spec.method,
@@ -73,7 +68,3 @@ def final_results(state: RunState, targets: Targets) -> dict:
         "mesh": state.placement.describe(),
         "jax_version": jax.__version__,
     }
-
-
-def _committed(tree) -> bool:
-    return any(getattr(leaf, "committed", False) for leaf in jax.tree.leaves(tree))

@@ -72,10 +72,9 @@ def _open_locked(path: Path, note) -> int | None:
                 "stop it; a second run in one workdir is refused (its lock is released when its process ends)"
             ) from None
         except OSError as err:
-            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                os.close(fd)
-                raise
             os.close(fd)
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
             note(f"[jaxkd] note: {path.parent} cannot be locked ({err.strerror}); make sure no other run writes it")
             return None
         # The file may have been removed by the run that held it just before
