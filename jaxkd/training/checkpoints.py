@@ -44,7 +44,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxkd.training import faults, full_disk
+from jaxkd.training import faults, full_disk, orbax_reports
 from jaxkd.training.mesh import barrier, is_main_process
 from jaxkd.training.steps import path_names
 
@@ -178,11 +178,15 @@ class Checkpoints:
             if digests is not None:
                 check_files(step_dir / item, digests.get(item, {}))
         args = ocp.args.Composite(**{item: ocp.args.StandardRestore(_abstract(t)) for item, t in templates.items()})
+        failure = None
         try:
             restored = self._manager.restore(step, args=args)
         except Exception as err:  # noqa: BLE001 - orbax/tensorstore raise many kinds
             first = (str(err).strip().splitlines() or [""])[0][:300]
-            raise CheckpointError(f"{step_dir}: cannot be read ({type(err).__name__}: {first})") from None
+            failure = CheckpointError(f"{step_dir}: cannot be read ({type(err).__name__}: {first})")
+        if failure is not None:  # outside the except clause, which keeps the failed reads alive
+            orbax_reports.collect_abandoned_reads()
+            raise failure
         return {item: _placed_like(restored[item], template) for item, template in templates.items()}
 
     def loop_state(self) -> dict | None:

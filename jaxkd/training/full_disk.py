@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import shutil
-import sys
 from pathlib import Path
 
 import jax
 
-LOGGERS = ("absl", "asyncio")  # where orbax's writer threads log their failures
+from jaxkd.training.orbax_reports import silence
+
+FULL = ("RESOURCE_EXHAUSTED", "No space left")  # how orbax and tensorstore say the disk is full
+CLOSED = "Event loop is closed"  # a writer thread calling into the loop of the failed save
 
 
 @contextlib.contextmanager
@@ -28,24 +29,15 @@ def reported_once(directory: Path, trees):
     """The body (a checkpoint save into ``directory`` of the arrays of
     ``trees``) with orbax's full-disk reports silenced; a full disk raises
     the one OSError described in the module docstring."""
-    quiet, unraisable = _Filter(), sys.unraisablehook
-    for name in LOGGERS:
-        logging.getLogger(name).addFilter(quiet)
-    sys.unraisablehook = _ignore_closed_loops(unraisable)
+    restore = silence(*FULL, CLOSED)
     try:
         yield
     except Exception as err:  # noqa: BLE001 - orbax and tensorstore report a full disk in their own ways
-        if getattr(err, "errno", None) == errno.ENOSPC or _mentions(str(err)):
-            raise _error(directory, trees) from None  # the filters stay: the writer threads report on
-        _restore(quiet, unraisable)
+        if getattr(err, "errno", None) == errno.ENOSPC or any(phrase in str(err) for phrase in FULL):
+            raise _error(directory, trees) from None  # still silenced: the writer threads report on
+        restore()
         raise
-    _restore(quiet, unraisable)
-
-
-def _restore(quiet, unraisable) -> None:
-    for name in LOGGERS:
-        logging.getLogger(name).removeFilter(quiet)
-    sys.unraisablehook = unraisable
+    restore()
 
 
 def _error(directory: Path, trees) -> OSError:
@@ -60,28 +52,6 @@ def _error(directory: Path, trees) -> OSError:
         f"({kept}; free space, then rerun the same command to resume)",
         str(directory),
     )
-
-
-def _mentions(text: str) -> bool:
-    return "RESOURCE_EXHAUSTED" in text or "No space left" in text
-
-
-class _Filter(logging.Filter):
-    """Drops log records of a full disk (the save reports it once, as an OSError)."""
-
-    def filter(self, record):
-        return not _mentions(record.getMessage())
-
-
-def _ignore_closed_loops(previous):
-    """An unraisable-exception hook that drops orbax's calls into an event loop
-    its failed save closed, and passes anything else to ``previous``."""
-
-    def hook(unraisable):
-        if not (isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)):
-            previous(unraisable)
-
-    return hook
 
 
 def _bytes(directory: Path) -> int:

@@ -1,0 +1,69 @@
+"""Orbax's repeated reports of a failure it has already raised, dropped.
+
+When a checkpoint save or restore fails, orbax raises once in the caller,
+and then reports the same failure again from the places the failure left
+behind: its writer threads log it with a traceback, abandoned read tasks log
+"Task exception was never retrieved" when they are collected, and abandoned
+coroutines reach Python's unraisable-exception hook, which prints a
+traceback for each. jaxkd reports each failure once, as an error of its own
+that names the checkpoint; :func:`silence` drops the repeats.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from typing import Callable
+
+LOGGERS = ("absl", "asyncio")  # where orbax's threads and tasks log their failures
+READ_FAILED = "Encountered error while reading"  # orbax's words for a failed array read
+
+
+def silence(*phrases: str) -> Callable[[], None]:
+    """Drops the log records (of :data:`LOGGERS`) and the unraisable
+    exceptions whose text contains one of ``phrases``, until the returned
+    function is called."""
+
+    def repeated(text: str) -> bool:
+        return any(phrase in text for phrase in phrases)
+
+    quiet, previous = _Filter(repeated), sys.unraisablehook
+
+    def hook(unraisable):
+        if not repeated(str(unraisable.exc_value)):
+            previous(unraisable)
+
+    for name in LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
+    sys.unraisablehook = hook
+
+    def restore() -> None:
+        for name in LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
+        if sys.unraisablehook is hook:
+            sys.unraisablehook = previous
+
+    return restore
+
+
+def collect_abandoned_reads() -> None:
+    """Collects the read tasks and coroutines of a restore that failed,
+    without their reports (the restore raised its own error)."""
+    restore = silence(READ_FAILED)
+    try:
+        gc.collect()
+    finally:
+        restore()
+
+
+class _Filter(logging.Filter):
+    def __init__(self, repeated: Callable[[str], bool]):
+        super().__init__()
+        self.repeated = repeated
+
+    def filter(self, record):
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f"\n{record.exc_info[1]}"
+        return not self.repeated(text)
