@@ -58,7 +58,8 @@ from jaxkd.labeling import load_tagger
 from jaxkd.methods import METHODS
 from jaxkd.stats import micro_f1, paired_bootstrap, sentence_counts
 from jaxkd.training.inputs import load_data
-from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.loop import Preempted, TrainingError, run
+from jaxkd.training.preemption import EXIT_CODE
 
 SETS = ("test", "dev", "unused")
 
@@ -390,6 +391,9 @@ def main(argv=None) -> int:
     except TrainingError as err:
         print(f"accuracy.py: error: {err}", file=sys.stderr)
         return 2
+    except Preempted as stop:  # a SIGTERM or Ctrl-C: the run in progress saved where it was
+        print(f"[study] {stop}; rerun the same study command to go on", file=sys.stderr)
+        return EXIT_CODE
     summary = summarise(study.evals, study.variants, study.seeds, replicates=args.replicates)
     meta = study_meta(study, argv)
     out = Path(args.out) if args.out else study.workdir / "study"

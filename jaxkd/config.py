@@ -126,6 +126,9 @@ KEYS: dict[str, Key] = {
     "train.weight_decay": Key(0.01, "AdamW weight decay", bounds=(0.0, 1.0, "in [0, 1]")),
     "train.clip_norm": Key(1.0, "global gradient-norm clipping", bounds=(0.0, INF, ">= 0 (0: no clipping)")),
     "train.eval_test_every_epoch": Key(False, "also score test every epoch (else only the best)", resumable=True),
+    "checkpoint.every_steps": Key(0, "also save a mid-epoch checkpoint every N steps of an epoch, for epochs too long "
+                                  "to redo after a kill (0: only at each epoch's end; a SIGTERM saves one anyway)",
+                                  bounds=(0, INF, ">= 0 (0: off)"), resumable=True),
     # measurement, devices, output
     "timing.forward_batches": Key(0, "phase timing, a measurement mode (docs/measuring.md): batches per epoch whose "
                                   "forward pass is also run and timed on its own (-1: all; k: the first k of the "

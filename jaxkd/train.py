@@ -7,7 +7,8 @@
 ``--config.a.b=value`` overrides any key (an unknown key is an error listing
 the valid ones; the keys are declared in ``jaxkd/config.py``). Rerunning the
 same command in the same workdir resumes an interrupted run. Outcome:
-``<workdir>/results.json``.
+``<workdir>/results.json``. On SIGTERM (a scheduler's preemption) the run
+saves after its current step and exits with code 75: rerun it to continue.
 
 Several processes (hosts) train one run together through ``jax.distributed``:
 start the same command in each with ``--coordinator_address HOST:PORT
@@ -19,6 +20,7 @@ The workdir must be one shared directory.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from ml_collections import config_flags
 
 from jaxkd.config import valid_keys
 from jaxkd.evaluate import METRIC_NAMES
-from jaxkd.training.loop import TrainingError, run
+from jaxkd.training.loop import Preempted, TrainingError, run
 from jaxkd.training.mesh import initialize_processes, is_main_process
+from jaxkd.training.preemption import EXIT_CODE
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results.json")
 _RESUME = flags.DEFINE_bool("resume", True, "continue an interrupted run found in --workdir (the default)")
@@ -70,6 +73,14 @@ def main(argv) -> None:
         raise app.UsageError("--workdir is required")
     try:
         results = run(_CONFIG.value, _WORKDIR.value, resume=_RESUME.value)
+    except Preempted as stop:
+        if is_main_process():
+            print(f"[jaxkd] {stop} (exit code {EXIT_CODE})", file=sys.stderr)
+        sys.exit(EXIT_CODE)
+    except KeyboardInterrupt:  # a second Ctrl-C: the checkpoints are whole at any moment
+        print("[jaxkd] stopped at once; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(130)  # not through orbax's writer threads, which would report the interrupted save
     except (TrainingError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     except OSError as err:  # a read-only workdir, a full disk, ...

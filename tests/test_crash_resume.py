@@ -1,8 +1,8 @@
 """A run killed (SIGKILL) at any moment resumes to the same final result as a
-run never interrupted, bit for bit: at every point of the last epoch's save
-(before orbax starts; while it writes the step's temporary directory; after
-its commit, before the digests; after) and at a step in the middle of the
-epoch, each in a real subprocess killed by the kernel, then resumed (in the
+run never interrupted, bit for bit: at every point of the first and of the
+last epoch's save (before orbax starts; while it writes the step's temporary
+directory; after its commit, before the digests; after) and at a step in the
+middle of an epoch, each in a real subprocess killed by the kernel, then resumed (in the
 test's process)."""
 
 from __future__ import annotations
@@ -82,13 +82,17 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
     points = [p for p in log.read_text().split("\n")[:-1] if p.split()[1] == "save"]
     assert [p.split()[2] for p in points] == ["before-save", "writing", "committed", "saved"], points
 
-    # Kill at each point of the save, and at a step in the middle of epoch 2
-    # (two processes at a time), then resume in this process.
-    kills = [(f"save:{k}", point) for k, point in enumerate(points, 1)] + [("step:3", "step 3 of epoch 2")]
+    # Kill at each point of epoch 2's save and of epoch 1's (the first: no
+    # checkpoint before it), and at a step in the middle of epoch 2 (two
+    # processes at a time), then resume in this process.
+    kills = [(f"save:{k}", f"epoch 2 {point}", True) for k, point in enumerate(points, 1)]
+    kills += [(f"save:{k}", f"epoch 1 {point}", False) for k, point in enumerate(points, 1)]
+    kills += [("step:3", "step 3 of epoch 2", True)]
 
     def start(i):
         workdir = tmp_path / f"kill{i}"
-        shutil.copytree(tmp_path / "after1", workdir)
+        if kills[i][2]:  # from the end of epoch 1
+            shutil.copytree(tmp_path / "after1", workdir)
         return i, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=kills[i][0])
 
     pending = [start(i) for i in range(2)]
@@ -103,7 +107,7 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         unfinished = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         assert bool(unfinished) == point.endswith("writing"), (point, unfinished)
         if point.endswith("committed"):  # committed, no digests yet: the step must not be trusted
-            _damage_unverified_step(workdir / "checkpoints" / "1")
+            _damage_unverified_step(workdir / "checkpoints" / str(int(point.split()[1]) - 1))
         run(cfg, workdir)
         # removed by the resumed run
         assert not [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]

@@ -20,6 +20,11 @@ next writer removes it and redoes the epoch, and a reader refuses it. A step
 whose files differ from its digests is refused. (Steps of runs saved before
 digests existed have neither file and are read unverified.)
 
+``Checkpoints(workdir, mid_epoch=True)`` is the same for the checkpoint
+of a run stopped inside an epoch (``<workdir>/mid_epoch/<step>``, the step
+counted over the run; the latest alone is kept, and none once the epoch's own
+is saved): see :func:`jaxkd.training.state.save_mid_epoch`.
+
 Reading is by name and item: ``restore("best", params=template)`` reads the
 parameters alone, into the template's structure, dtypes and shardings (a run
 saved on 4 devices restores onto 1). Nothing in a run is executed: arrays go
@@ -51,6 +56,7 @@ from jaxkd.training.steps import path_names
 NAMES = ("best", "latest")
 DIGESTS = "digests.json"
 SAVING = ".saving-{step}"  # in checkpoints/: a save of that step has begun and not finished
+MID_EPOCH = "mid_epoch"  # <workdir>/mid_epoch/<step>: where a run stopped inside an epoch
 
 
 class CheckpointError(ValueError):
@@ -92,9 +98,10 @@ class Checkpoints:
     a save cut short left behind.
     """
 
-    def __init__(self, workdir: str | Path, *, writable: bool = False):
+    def __init__(self, workdir: str | Path, *, writable: bool = False, mid_epoch: bool = False):
         self.workdir = Path(workdir).absolute()
-        self.directory = self.workdir / "checkpoints"
+        self.directory = self.workdir / (MID_EPOCH if mid_epoch else "checkpoints")
+        self.mid_epoch = mid_epoch
         _refuse_legacy(self.directory)
         self._unverified = _unverified_steps(self.directory)
         if writable:
@@ -102,10 +109,10 @@ class Checkpoints:
             self._unverified = set()
         self._manager = None
         if writable or self.directory.is_dir():
+            ranked = {} if mid_epoch else {"best_fn": _rank, "best_mode": "max"}
             options = ocp.CheckpointManagerOptions(
-                best_fn=_rank,
-                best_mode="max",
-                preservation_policy=policies.AnyPreservationPolicy(
+                **ranked,
+                preservation_policy=policies.LatestN(n=1) if mid_epoch else policies.AnyPreservationPolicy(
                     [policies.LatestN(n=1), policies.BestN(get_metric_fn=_rank, n=1)]
                 ),
                 enable_async_checkpointing=False,
@@ -132,10 +139,10 @@ class Checkpoints:
             )
         return step
 
-    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_score: float) -> None:
-        """Saves epoch ``epoch`` as a new step (all processes call it);
-        ``opt_state=None`` saves none (a step that cannot be resumed);
-        ``dev_score`` ranks the steps for ``best``."""
+    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_score: float | None) -> None:
+        """Saves epoch ``epoch`` (mid-epoch: the run's step) as a new step (all
+        processes call it); ``opt_state=None`` saves none (a step that cannot
+        be resumed); ``dev_score`` ranks the steps for ``best`` (None: mid-epoch)."""
         marker = self.directory / SAVING.format(step=epoch)
         if is_main_process():
             write_json(marker, {"epoch": epoch})
@@ -144,10 +151,10 @@ class Checkpoints:
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
         if opt_state is not None:
             items["opt_state"] = ocp.args.StandardSave(opt_state)
-        with full_disk.reported_once(self.directory, (params, opt_state)):
+        with full_disk.reported_once(self.directory, (params, opt_state), mid_epoch=self.mid_epoch):
             self._manager.save(
-                epoch, args=ocp.args.Composite(**items), metrics={"dev_score": float(dev_score), "epoch": epoch},
-                force=True,
+                epoch, args=ocp.args.Composite(**items), force=True,
+                metrics=None if dev_score is None else {"dev_score": float(dev_score), "epoch": epoch},
             )
             self._manager.wait_until_finished()
         faults.point("save", "committed")
@@ -158,6 +165,17 @@ class Checkpoints:
         faults.point("save", "saved")
         if is_main_process():
             marker.unlink()
+
+    def remove(self) -> None:
+        """Deletes every step (all processes call it): a mid-epoch checkpoint
+        once the epoch's own is saved."""
+        if self._manager is None:
+            return
+        if is_main_process():
+            for step in self._manager.all_steps():
+                shutil.rmtree(self.directory / str(step))
+        barrier("jaxkd-remove")
+        self._manager.reload()
 
     def restore(self, name: str, **templates) -> dict:
         """The items named by keyword (``params=``, ``opt_state=``) of checkpoint

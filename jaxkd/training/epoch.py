@@ -23,8 +23,10 @@ import jax.numpy as jnp
 from jaxkd.data.pipeline import EncodedCorpus
 from jaxkd.progress import progress
 from jaxkd.training import faults
+from jaxkd.training.checkpoints import MID_EPOCH
 from jaxkd.training.phases import EpochClock
-from jaxkd.training.state import RunState, TrainingError
+from jaxkd.training.preemption import Preempted
+from jaxkd.training.state import RunState, TrainingError, save_mid_epoch
 from jaxkd.training.steps import copy_tree, dropout_key
 from jaxkd.training.teacher import Targets
 
@@ -113,17 +115,17 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     def targets_of(batch, gold, use_kd):
         return targets.of(batch, gold) if use_kd else {}
 
-    probe = _probe_batches(steps, config.timing.forward_batches)
+    start = state.start_step if epoch == state.start_epoch else 0  # steps a mid-epoch checkpoint holds
+    probe = {i for i in _probe_batches(steps, config.timing.forward_batches) if i >= start}
     _warm_up(state, steps, probe, targets_of, lam, warmed)
     clock = EpochClock()
-    sums = {True: jnp.zeros((), jnp.float32), False: jnp.zeros((), jnp.float32)}  # summed losses by gold, on the device
-    read = _LossReads(
-        state,
-        epoch,
-        progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch"),
-    )
+    first = dict(zip((True, False), state.start_sums)) if start else {True: 0.0, False: 0.0}
+    sums = {gold: jnp.asarray(first[gold], jnp.float32) for gold in first}  # summed losses by gold, on the device
+    bar = progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch")
+    read = _LossReads(state, epoch, bar, start, first)
     wall0 = time.perf_counter()
-    for i, (host_batch, gold) in enumerate(steps):
+    for i in range(start, len(steps)):
+        host_batch, gold = steps[i]
         use_kd, use_nll = _variant(lam, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
@@ -152,10 +154,31 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
             clock.probed_steps += time.perf_counter() - t0
         elif i + 1 - read.steps >= READ_EVERY:
             read(sums, i + 1)
+        if i + 1 < len(steps):
+            _midway(state, epoch, i + 1, len(steps), sums, read)
     read(sums, len(steps))
     clock.wall = time.perf_counter() - wall0
     read.bar.close()
-    return _epoch_row(state, epoch, lam, steps, len(probe), clock, read.totals)
+    return _epoch_row(state, epoch, lam, steps, len(steps) - start, len(probe), clock, read.totals)
+
+
+def _midway(state: RunState, epoch: int, done: int, total: int, sums: dict, read) -> None:
+    """After step ``done`` of ``total`` (not the last): a mid-epoch checkpoint
+    every ``checkpoint.every_steps`` steps, and one before stopping on a
+    signal (:mod:`jaxkd.training.preemption`)."""
+    every = state.config.checkpoint.every_steps
+    due = bool(every) and done % every == 0
+    stop = state.stops.agreed(at_read=due or read.steps == done)  # where every process reads
+    if not (stop or due):
+        return
+    read(sums, done)
+    save_mid_epoch(state, epoch, done, read.totals)
+    if stop:
+        read.bar.close()
+        raise Preempted(
+            f"stopped on {state.stops.name} in epoch {epoch + 1}, after its step {done} of {total}, and saved there "
+            f"({state.workdir / MID_EPOCH}); rerun the same command to continue"
+        )
 
 
 class _LossReads:
@@ -163,10 +186,12 @@ class _LossReads:
     waits for the steps dispatched so far, checks the sums are finite and
     moves the progress bar to them."""
 
-    def __init__(self, state: RunState, epoch: int, bar):
+    def __init__(self, state: RunState, epoch: int, bar, steps: int, totals: dict):
         self.state, self.epoch, self.bar = state, epoch, bar
-        self.steps = 0  # steps covered by the last read
-        self.totals = {True: 0.0, False: 0.0}
+        self.steps = steps  # steps covered by the last read
+        self.totals = totals
+        if steps:
+            bar.update(steps)
 
     def __call__(self, sums: dict, steps: int) -> None:
         """Reads ``sums`` once the first ``steps`` steps are dispatched."""
@@ -182,15 +207,17 @@ class _LossReads:
         self.steps, self.totals = steps, totals
 
 
-def _epoch_row(state: RunState, epoch: int, lam: float, steps, probed: int, clock: EpochClock, loss_sums: dict) -> dict:
-    """The epoch's row of the history: mean losses and seconds by phase."""
+def _epoch_row(state: RunState, epoch: int, lam: float, steps, timed: int, probed: int, clock: EpochClock,
+               loss_sums: dict) -> dict:
+    """The epoch's row of the history: mean losses, and seconds by phase of
+    the ``timed`` steps this process took (all but a mid-epoch checkpoint's)."""
     labeled = sum(gold for _, gold in steps)
     row = {
         "epoch": epoch + 1,
         "loss": loss_sums[True] / labeled,
         "lambda": lam,
         "dev_score": None,  # set by _end_epoch
-        **clock.phases(probed, len(steps)),
+        **clock.phases(probed, timed),
         "wall_s": clock.wall,
         "forward_timed_batches": probed,
     }

@@ -1,8 +1,10 @@
 """The one fault-injection hook of the tests: a process kills itself (SIGKILL)
-at a chosen point, as a crash or a cluster's preemption would.
+at a chosen point, as a crash would, or sends itself a SIGTERM, as a
+cluster's preemption does.
 
 ``JAXKD_KILL_AT=<counter>:<n>`` kills the process at the n-th point of that
-counter (counted from 1 over the process's life):
+counter (counted from 1 over the process's life); ``<counter>:<n>:TERM``
+(or ``:INT``, Ctrl-C's) sends that signal there instead:
 
 * ``step``: as the training loop dispatches each train step;
 * ``save``: at each of the four points of a checkpoint save (before it; inside
@@ -37,10 +39,12 @@ def point(counter: str, name: str = "") -> None:
         with open(log, "a") as f:
             f.write(f"{count} {counter} {name}\n")
     if target:
-        kind, _, n = target.partition(":")
-        if kind not in COUNTERS or not n.isdigit():
+        kind, _, rest = target.partition(":")
+        n, _, how = rest.partition(":")
+        if kind not in COUNTERS or not n.isdigit() or how not in ("", "TERM", "INT"):
             raise ValueError(
-                f"JAXKD_KILL_AT must be <counter>:<n> with counter one of {', '.join(COUNTERS)}; got {target!r}"
+                f"JAXKD_KILL_AT must be <counter>:<n>[:TERM|:INT] with counter one of "
+                f"{', '.join(COUNTERS)}; got {target!r}"
             )
         if kind == counter and count == int(n):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, f"SIG{how or 'KILL'}"))

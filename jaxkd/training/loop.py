@@ -24,18 +24,20 @@ from jaxkd.data.pipeline import encode_corpus
 from jaxkd.data.tokenization import SubwordEncoder
 from jaxkd.evaluate import METRIC_NAMES
 from jaxkd.models.heads import build_tagger, unsupported
-from jaxkd.training import run_dir, workdir_lock
+from jaxkd.training import preemption, run_dir, workdir_lock
 from jaxkd.training.checkpoints import Checkpoints, write_json
 from jaxkd.training.compiles import CompileLog, use_persistent_cache
 from jaxkd.training.epoch import train_epoch
 from jaxkd.training.evaluation import final_results, score
 from jaxkd.training.inputs import encoder_dir, load_data, load_unlabeled
 from jaxkd.training.mesh import Placement, is_main_process
-from jaxkd.training.state import RunState, TrainingError, log, pin_config, restore_latest
+from jaxkd.training.state import RunState, TrainingError, drop_mid_epoch, log, pin_config, restore_latest
 from jaxkd.training.steps import DistillSpec, OptimizerSettings, split, student_fns
 from jaxkd.training.teacher import open_teacher, teacher_targets, with_targets_in_step
 
-__all__ = ["TrainingError", "run"]
+__all__ = ["Preempted", "TrainingError", "run"]
+
+Preempted = preemption.Preempted
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool = True,
@@ -44,6 +46,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
 
     ``resume=False`` refuses a workdir that already holds a checkpoint.
     ``stop_after_epochs`` stops early as an interruption would (for tests).
+    A SIGTERM stops the run after its current step, saved there: raises
+    :class:`Preempted` (:mod:`jaxkd.training.preemption`).
     """
     with CompileLog() as compiles:
         t_start = time.perf_counter()
@@ -53,8 +57,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             raise TrainingError(str(err)) from None
         use_persistent_cache(config.compile_cache)
         try:
-            with workdir_lock.hold(Path(workdir), main=is_main_process(), note=log):
-                results = _train(config, Path(workdir), resume, stop_after_epochs)
+            with workdir_lock.hold(Path(workdir), main=is_main_process(), note=log), \
+                    preemption.stop_requests(note=log) as stops:
+                results = _train(config, Path(workdir), resume, stop_after_epochs, stops)
                 if "interrupted_after_epoch" not in results:
                     results["run_wall_s"] = time.perf_counter() - t_start
                     results["compiles"] = compiles.summary()  # XLA compilations, persistent-cache hits, seconds
@@ -65,9 +70,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
             raise TrainingError(str(err)) from None
 
 
-def _train(config, workdir: Path, resume: bool, stop_after_epochs: int | None) -> dict:
+def _train(config, workdir: Path, resume: bool, stop_after_epochs: int | None, stops) -> dict:
     """The run, inside its workdir's lock: set up, resume, the epochs, the final scores."""
     state, teacher = _set_up(config, workdir)
+    state.stops = stops
     restore_latest(state, resume)
     targets = teacher_targets(state, teacher)
     writer = _tensorboard(state.workdir) if config.log.tensorboard and is_main_process() else None
@@ -79,6 +85,9 @@ def _train(config, workdir: Path, resume: bool, stop_after_epochs: int | None) -
             stopped = stop_after_epochs is not None and epoch + 1 - state.start_epoch >= stop_after_epochs
             if stopped and epoch + 1 < config.train.epochs:
                 return {"interrupted_after_epoch": epoch + 1}
+            if epoch + 1 < config.train.epochs and stops.agreed(at_read=True):
+                raise Preempted(f"stopped on {stops.name} after epoch {epoch + 1}, saved "
+                                f"({state.checkpoints.directory}); rerun the same command to continue")
         return final_results(state, targets)
     finally:
         if writer is not None:
@@ -184,6 +193,7 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     state.checkpoints.save(
         epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_score=dev["score"]
     )
+    drop_mid_epoch(state)  # the epoch's own checkpoint holds more
     _write_scalars(writer, row, state.metric)
     fwd, t_teacher = row["student_forward_s"], row["teacher_forward_s"]
     t_step = row["total_s"] - t_teacher

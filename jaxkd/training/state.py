@@ -14,8 +14,9 @@ from jaxkd import config as config_keys
 from jaxkd import schedules
 from jaxkd.data.pipeline import EncodedCorpus
 from jaxkd.evaluate import METRIC_NAMES
-from jaxkd.training.checkpoints import Checkpoints, write_json
+from jaxkd.training.checkpoints import MID_EPOCH, Checkpoints, write_json
 from jaxkd.training.mesh import Placement, is_main_process
+from jaxkd.training.preemption import StopRequests
 from jaxkd.training.steps import DistillSpec, Split
 
 
@@ -50,6 +51,9 @@ class RunState:
     history: list = dataclasses.field(default_factory=list)
     best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_score": -1.0})
     start_epoch: int = 0
+    start_step: int = 0  # steps of start_epoch done before (a mid-epoch checkpoint)
+    start_sums: tuple = (0.0, 0.0)  # their summed losses (labelled, unlabelled), float32 values
+    stops: StopRequests = dataclasses.field(default_factory=StopRequests)  # SIGTERM (jaxkd.training.preemption)
 
     @property
     def metric(self) -> str:
@@ -84,7 +88,7 @@ def pin_config(workdir: Path, config) -> None:
         except ValueError:
             old = {}
         diff = config_keys.changed_keys(old, new)
-        pinned = Checkpoints(workdir).step("latest") is not None
+        pinned = any(Checkpoints(workdir, mid_epoch=mid).step("latest") is not None for mid in (False, True))
         resumable = config_keys.RESUMABLE_KEYS
         if diff and pinned and not set(diff) <= resumable:
             raise TrainingError(
@@ -101,9 +105,14 @@ def pin_config(workdir: Path, config) -> None:
 
 def restore_latest(state: RunState, allowed: bool) -> None:
     """Restores the latest checkpoint and the loop state saved with it, if any
-    (``allowed=False``: refuses a workdir that holds one)."""
+    (``allowed=False``: refuses a workdir that holds one): the mid-epoch
+    checkpoint of the epoch after the latest one's, when there is one."""
     saved = state.checkpoints.loop_state()  # committed with the weights of `latest`
-    if saved is None:
+    mid_epoch = _mid_epoch(state)
+    mid = mid_epoch.loop_state() if mid_epoch is not None else None
+    if mid is not None and mid["epoch"] != (saved["epoch"] + 1 if saved else 0):
+        mid = None  # of an epoch whose own checkpoint was saved (a kill before it was removed)
+    if saved is None and mid is None:
         return
     if not allowed:
         raise TrainingError(
@@ -112,13 +121,44 @@ def restore_latest(state: RunState, allowed: bool) -> None:
     # Restored into the templates' shardings (this run's mesh, whatever the saving
     # run's); replicated again for the optimizer's scalars, which optax creates
     # on one device and orbax then commits there.
-    restored = state.checkpoints.restore("latest", params=state.params, opt_state=state.opt_state)
+    source = mid_epoch if mid is not None else state.checkpoints
+    restored = source.restore("latest", params=state.params, opt_state=state.opt_state)
     state.params, state.opt_state = state.placement.replicate((restored["params"], restored["opt_state"]))
-    best = dict(saved["best"])
+    loop = mid if mid is not None else saved
+    best = dict(loop["best"])
     if "dev_f1" in best:  # a run of jaxkd before 2026-12
         best["dev_score"] = best.pop("dev_f1")
-    state.history, state.best, state.start_epoch = saved["history"], best, saved["epoch"] + 1
-    log(
-        f"[jaxkd] resuming {state.workdir} after epoch {state.start_epoch} "
-        f"(best dev {METRIC_NAMES[state.metric]} so far {state.best['dev_score']:.2f})"
-    )
+    state.history, state.best = loop["history"], best
+    if mid is None:
+        state.start_epoch = saved["epoch"] + 1
+        where = f"after epoch {state.start_epoch}"
+    else:
+        state.start_epoch, state.start_step, state.start_sums = mid["epoch"], mid["step"], tuple(mid["loss_sums"])
+        where = f"in epoch {state.start_epoch + 1}, after its step {state.start_step}"
+    log(f"[jaxkd] resuming {state.workdir} {where} "
+        f"(best dev {METRIC_NAMES[state.metric]} so far {state.best['dev_score']:.2f})")
+
+
+def save_mid_epoch(state: RunState, epoch: int, done: int, loss_sums: dict) -> None:
+    """Saves where the run is inside ``epoch``: its first ``done`` steps taken,
+    their losses summed (``loss_sums``: by gold, the float32 sums read)."""
+    loop_state = {"epoch": epoch, "step": done, "loss_sums": [loss_sums[True], loss_sums[False]],
+                  "history": state.history, "best": state.best}
+    checkpoints = _mid_epoch(state) or Checkpoints(state.workdir, writable=True, mid_epoch=True)
+    checkpoints.save(epoch * state.steps_per_epoch + done, params=state.params, opt_state=state.opt_state,
+                     loop_state=loop_state, dev_score=None)
+
+
+def drop_mid_epoch(state: RunState) -> None:
+    """Deletes the mid-epoch checkpoints (once an epoch's own is saved)."""
+    checkpoints = _mid_epoch(state)
+    if checkpoints is not None:
+        checkpoints.remove()
+
+
+def _mid_epoch(state: RunState) -> Checkpoints | None:
+    """The run's mid-epoch checkpoints, opened for writing when there are any
+    (which discards a save cut short)."""
+    if (state.workdir / MID_EPOCH).is_dir():
+        return Checkpoints(state.workdir, writable=True, mid_epoch=True)
+    return None

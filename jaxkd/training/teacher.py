@@ -173,7 +173,8 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     def of(batch, gold=True):
         return caches["train" if gold else "unlabeled"].of(batch) if caches else t_fn(t_params, t_rest, batch)
 
-    if methods.get(state.spec.method).fits_head and config.distill.fit_head and state.start_epoch == 0:
+    fresh = state.start_epoch == state.start_step == 0  # not a resumed run, whose head is trained already
+    if methods.get(state.spec.method).fits_head and config.distill.fit_head and fresh:
         _fit_head(state, rows["train"], of)
     return Targets(of, bool(caches), cache_s, reused)
 
