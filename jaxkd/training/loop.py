@@ -46,8 +46,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, *, resume: bool 
 
     ``resume=False`` refuses a workdir that already holds a checkpoint.
     ``stop_after_epochs`` stops early as an interruption would (for tests).
-    A SIGTERM stops the run after its current step, saved there: raises
-    :class:`Preempted` (:mod:`jaxkd.training.preemption`).
+    A SIGTERM or Ctrl-C stops the run after its current step, saved there:
+    raises :class:`Preempted` (:mod:`jaxkd.training.preemption`).
     """
     with CompileLog() as compiles:
         t_start = time.perf_counter()

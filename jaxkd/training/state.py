@@ -53,7 +53,7 @@ class RunState:
     start_epoch: int = 0
     start_step: int = 0  # steps of start_epoch done before (a mid-epoch checkpoint)
     start_sums: tuple = (0.0, 0.0)  # their summed losses (labelled, unlabelled), float32 values
-    stops: StopRequests = dataclasses.field(default_factory=StopRequests)  # SIGTERM (jaxkd.training.preemption)
+    stops: StopRequests = dataclasses.field(default_factory=StopRequests)  # SIGTERM, Ctrl-C (preemption.py)
 
     @property
     def metric(self) -> str:
