@@ -1,6 +1,6 @@
 """Several processes training one run (``jax.distributed`` on 127.0.0.1, two
 processes of two forced CPU devices each, launched through the command line,
-a checkpoint every 2 steps): a SIGTERM to one process stops both at the same
+a checkpoint every 4 steps): a SIGTERM to one process stops both at the same
 step, saved there (exit code 75); the rerun's second process is then killed
 (SIGKILL) in the middle of epoch 2; the run started again ends bit for bit
 as a two-process run never interrupted, and with one device's losses, dev F1
@@ -33,7 +33,7 @@ from tests.runs import tiny_config
 
 def get_config(teacher):  # the student fixture's configuration (tests/conftest.py)
     changes = {{"mode": "student", "distill.method": "efficient", "model.num_layers": 1, "teacher_workdir": teacher,
-               "checkpoint.every_steps": 2}}
+               "checkpoint.every_steps": 4}}
     return tiny_config({ckpt!r}, {data!r}, **changes)
 """
 
@@ -78,7 +78,7 @@ def two_processes(assets, teacher, tmp_path_factory):
     """The student fixture's run (an efficient student of the tiny teacher: 2
     epochs of 6 steps) over 2 processes, uninterrupted; and again with a
     SIGTERM to process 1 at its 3rd step, rerun with process 1 killed at its
-    5th (the third of epoch 2), then rerun to the end."""
+    7th (the fifth of epoch 2), then rerun to the end."""
     _, ckpt, data = assets
     out = tmp_path_factory.mktemp("processes")
     config = out / "tiny.py"
@@ -86,7 +86,7 @@ def two_processes(assets, teacher, tmp_path_factory):
     teacher_dir = str(teacher[0])
     _finish(_start(config, teacher_dir, out / "whole"))
     stopped = _finish(_start(config, teacher_dir, out / "student", kill_at="step:3:TERM"), code=EXIT_CODE)
-    procs = _start(config, teacher_dir, out / "student", kill_at="step:5")
+    procs = _start(config, teacher_dir, out / "student", kill_at="step:7")
     procs[1].wait(timeout=300)
     killed = procs[1].returncode
     procs[0].send_signal(signal.SIGKILL)  # the other waits for it forever (as a cluster would end the job)
@@ -112,8 +112,8 @@ def test_preempted_and_killed_processes_resume_and_two_processes_train_as_one_de
     assert "stopped on a signal to another process in epoch 1, after its step 4 of 6" in r["stopped"][0]
     assert "[jaxkd]" not in r["stopped"][1]  # process 0 alone logs
     assert r["killed"] == -signal.SIGKILL
-    assert r["steps_before_resume"] == {"checkpoints": ["0"], "mid_epoch": ["8"]}  # epoch 2, after its step 2
-    assert "resuming" in r["logs"][0] and "in epoch 2, after its step 2" in r["logs"][0]
+    assert r["steps_before_resume"] == {"checkpoints": ["0"], "mid_epoch": ["10"]}  # epoch 2, after its step 4
+    assert "resuming" in r["logs"][0] and "in epoch 2, after its step 4" in r["logs"][0]
     assert r["results"]["mesh"] == {"devices": 4, "processes": 2, "axes": {"data": 4, "model": 1}}
     results, params = r["resumed"]
     assert results == r["whole"][0]
