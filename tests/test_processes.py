@@ -84,8 +84,9 @@ def two_processes(assets, teacher, tmp_path_factory):
     config = out / "tiny.py"
     config.write_text(CONFIG.format(root=str(ROOT), ckpt=str(ckpt), data=str(data)))
     teacher_dir = str(teacher[0])
-    _finish(_start(config, teacher_dir, out / "whole"))
+    whole = _start(config, teacher_dir, out / "whole")  # beside the first of the interrupted runs
     stopped = _finish(_start(config, teacher_dir, out / "student", kill_at="step:3:TERM"), code=EXIT_CODE)
+    _finish(whole)
     procs = _start(config, teacher_dir, out / "student", kill_at="step:7")
     procs[1].wait(timeout=300)
     killed = procs[1].returncode
