@@ -634,6 +634,7 @@ TABLES: dict[str, Part] = {
     "crf_kernels_cpu": Part((_r("crf_kernels_cpu.json"),), crf_kernels),
     "crf_kernels_h100": Part((_r("crf_kernels_h100.json"),), crf_kernels),
     "epoch_timing_tiny_cpu": Part((_r("epoch_timing_tiny_cpu.json"),), epoch_timing),
+    "epoch_timing_ud_xpos_cpu": Part((_r("epoch_timing_ud_xpos_cpu.json"),), epoch_timing),
     "epoch_timing_conll03_h100_bf16": Part((_r("epoch_timing_conll03_h100_bf16.json"),), epoch_timing),
     "epoch_timing_conll03_h100_f32": Part((_r("epoch_timing_conll03_h100_f32.json"),), epoch_timing),
     "epoch_timing_vs_paper": Part(
