@@ -139,13 +139,14 @@ class Checkpoints:
             )
         return step
 
-    def save(self, epoch: int, *, params, opt_state, loop_state: dict, dev_score: float | None) -> None:
-        """Saves epoch ``epoch`` (mid-epoch: the run's step) as a new step (all
-        processes call it); ``opt_state=None`` saves none (a step that cannot
-        be resumed); ``dev_score`` ranks the steps for ``best`` (None: mid-epoch)."""
-        marker = self.directory / SAVING.format(step=epoch)
+    def save(self, step: int, *, params, opt_state, loop_state: dict, dev_score: float | None) -> None:
+        """Saves ``step`` (the epoch; mid-epoch: the step counted over the run)
+        (all processes call it); ``opt_state=None`` saves none (a step that
+        cannot be resumed); ``dev_score`` ranks the steps for ``best`` (None:
+        mid-epoch)."""
+        marker = self.directory / SAVING.format(step=step)
         if is_main_process():
-            write_json(marker, {"epoch": epoch})
+            write_json(marker, {"step": step})
         barrier("jaxkd-saving")
         faults.point("save", "before-save")
         items = {"params": ocp.args.StandardSave(params), "loop": _LoopSave(loop_state)}
@@ -153,12 +154,12 @@ class Checkpoints:
             items["opt_state"] = ocp.args.StandardSave(opt_state)
         with full_disk.reported_once(self.directory, (params, opt_state), mid_epoch=self.mid_epoch):
             self._manager.save(
-                epoch, args=ocp.args.Composite(**items), force=True,
-                metrics=None if dev_score is None else {"dev_score": float(dev_score), "epoch": epoch},
+                step, args=ocp.args.Composite(**items), force=True,
+                metrics=None if dev_score is None else {"dev_score": float(dev_score), "epoch": step},
             )
             self._manager.wait_until_finished()
         faults.point("save", "committed")
-        step_dir = self.directory / str(epoch)
+        step_dir = self.directory / str(step)
         if is_main_process():
             write_json(step_dir / DIGESTS, {item: file_digests(step_dir / item) for item in items}, indent=0)
         barrier("jaxkd-digests")
