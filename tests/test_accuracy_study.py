@@ -35,7 +35,7 @@ def study(assets, teacher, tmp_path_factory):
     shutil.copytree(teacher[0], tmp / "runs" / "teacher")
     text = tmp / "unlabeled.txt"
     text.write_text("alice went to rome\nbob saw paris and rome\n" * 8)
-    variants = "vanilla,efficient,efficient+unlabeled@distill.centered=true"
+    variants = "vanilla,efficient+unlabeled@distill.centered=true"
     argv = ["--config", str(config), "--variants", variants, "--seeds", "2",
             "--workdir", str(tmp / "runs"), "--out", str(tmp / "out" / "study"), "--replicates", "200",
             "--unlabeled", str(text)]
@@ -47,12 +47,12 @@ def test_study_scores_every_run_and_compares_with_vanilla(study):
     tmp, _ = study
     summary = json.loads((tmp / "out" / "study.json").read_text())["summary"]
     tweaked = "efficient+unlabeled@distill.centered=true"  # a variant's own key changes after '@'
-    assert list(summary) == ["teacher", "vanilla", "efficient", tweaked]
+    assert list(summary) == ["teacher", "vanilla", tweaked]
     unlabeled = json.loads((tmp / "runs" / tweaked / "seed1" / "eval.json").read_text())
     assert unlabeled["config"]["data"]["unlabeled"].endswith("unlabeled.txt")
     assert unlabeled["config"]["distill"]["centered"] is True
     assert "vs_vanilla" in summary[tweaked]
-    for variant in ("vanilla", "efficient"):
+    for variant in ("vanilla", tweaked):
         runs = [tmp / "runs" / variant / f"seed{s}" for s in (0, 1)]
         evals = [json.loads((r / "eval.json").read_text()) for r in runs]
         # The study's scoring (the labelling API) agrees with the training loop's.
@@ -65,25 +65,26 @@ def test_study_scores_every_run_and_compares_with_vanilla(study):
     counts = {
         v: np.array([json.loads((tmp / "runs" / v / f"seed{s}" / "eval.json").read_text())["test"]["counts"]
                      for s in (0, 1)])
-        for v in ("vanilla", "efficient")
+        for v in ("vanilla", tweaked)
     }
-    diff = summary["efficient"]["vs_vanilla"]["sentences"]
-    expected = micro_f1(counts["efficient"].sum(1)).mean() - micro_f1(counts["vanilla"].sum(1)).mean()
+    diff = summary[tweaked]["vs_vanilla"]["sentences"]
+    expected = micro_f1(counts[tweaked].sum(1)).mean() - micro_f1(counts["vanilla"].sum(1)).mean()
     assert diff["difference"] == pytest.approx(expected)
     assert diff["low"] <= diff["difference"] <= diff["high"] or diff["low"] == diff["high"]
     table = (tmp / "out" / "study.md").read_text()
-    assert "| efficient |" in table and "| vanilla |" in table and "| teacher |" in table
+    assert f"| {tweaked} |" in table and "| vanilla |" in table and "| teacher |" in table
     assert (tmp / "out" / "study.png").stat().st_size > 1000
 
 
 def test_a_rerun_reads_the_finished_runs(study, capsys):
     tmp, argv = study
-    before = (tmp / "runs" / "efficient" / "seed1" / "eval.json").stat().st_mtime_ns
+    done = tmp / "runs" / "efficient+unlabeled@distill.centered=true" / "seed1" / "eval.json"
+    before = done.stat().st_mtime_ns
     capsys.readouterr()
     assert accuracy.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("done earlier") == 7
-    assert (tmp / "runs" / "efficient" / "seed1" / "eval.json").stat().st_mtime_ns == before
+    assert out.count("done earlier") == 5  # the teacher and 2 variants x 2 seeds
+    assert done.stat().st_mtime_ns == before
 
 
 def test_a_bad_configuration_is_one_line(tmp_path, capsys):
