@@ -635,6 +635,8 @@ TABLES: dict[str, Part] = {
     "crf_kernels_h100": Part((_r("crf_kernels_h100.json"),), crf_kernels),
     "epoch_timing_tiny_cpu": Part((_r("epoch_timing_tiny_cpu.json"),), epoch_timing),
     "epoch_timing_ud_xpos_cpu": Part((_r("epoch_timing_ud_xpos_cpu.json"),), epoch_timing),
+    "epoch_timing_ud_xpos_h200_bf16": Part((_r("epoch_timing_ud_xpos_h200_bf16.json"),), epoch_timing),
+    "epoch_timing_ud_xpos_h200_f32": Part((_r("epoch_timing_ud_xpos_h200_f32.json"),), epoch_timing),
     "epoch_timing_conll03_h100_bf16": Part((_r("epoch_timing_conll03_h100_bf16.json"),), epoch_timing),
     "epoch_timing_conll03_h100_f32": Part((_r("epoch_timing_conll03_h100_f32.json"),), epoch_timing),
     "epoch_timing_vs_paper": Part(
