@@ -443,6 +443,8 @@ CORPUS_STUDIES = (
     ("WNUT-16 (offline tweets)", "NER, 1,000 training tweets", "accuracy_wnut16_tiny.json"),
     ("WNUT-17", "NER, 3,394 training sentences", "accuracy_wnut17_tiny.json"),
     ("BTC", "NER, 6,338 training tweets", "accuracy_btc_tiny.json"),
+    ("UD English-EWT UPOS", "POS, 17 tags, 12,544 training sentences", "accuracy_ud_ewt_upos_tiny.json"),
+    ("UD English-EWT XPOS", "POS, 49 tags, 12,544 training sentences", "accuracy_ud_ewt_xpos_tiny.json"),
 )
 
 
@@ -649,6 +651,8 @@ TABLES: dict[str, Part] = {
     "accuracy_wnut17_tiny": Part((_r("accuracy_wnut17_tiny.json"),), accuracy),
     "accuracy_wnut17_tiny_efficient_variants": Part((_r("accuracy_wnut17_tiny_efficient_variants.json"),), accuracy),
     "accuracy_btc_tiny": Part((_r("accuracy_btc_tiny.json"),), accuracy),
+    "accuracy_ud_ewt_upos_tiny": Part((_r("accuracy_ud_ewt_upos_tiny.json"),), accuracy),
+    "accuracy_ud_ewt_xpos_tiny": Part((_r("accuracy_ud_ewt_xpos_tiny.json"),), accuracy),
     "accuracy_corpora": Part(tuple(_r(f) for _, _, f in CORPUS_STUDIES), accuracy_corpora),
     "heads_scenarios": Part(tuple(_r(f) for _, f, _ in SCENARIOS), heads_scenarios),
     "inference_cpu": Part((_r("inference_cpu.json"),), inference),
