@@ -81,8 +81,8 @@ def print_tables(summary: dict, out=sys.stdout) -> None:
     if cached:
         passes = ", ".join(f"{m} {v:.1f}s" for m, v in cached.items())
         print(
-            "teacher fwd is 0: the distilling students read teacher targets cached by one pass before epoch 1 "
-            f"({passes})",
+            "teacher fwd is 0: the distilling students read teacher targets cached before epoch 1 "
+            f"({passes}; the first ran the teacher over the rows, the others derived theirs from its scores)",
             file=out,
         )
     print("student fwd = loss only; student bwd = compiled train step minus the forward (docs/measuring.md)", file=out)

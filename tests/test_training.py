@@ -5,6 +5,7 @@ prediction for every word, and the command line's errors."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -147,8 +148,15 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     from jaxkd.data.sources import load_corpus
     from jaxkd.data.tokenization import SubwordEncoder
     from jaxkd.models.heads import build_tagger
-    from jaxkd.training.run_dir import restore_params
-    from jaxkd.training.steps import DistillSpec, split, student_fns, teacher_fn
+    from jaxkd.training.run_dir import read_run, restore_params
+    from jaxkd.training.steps import (
+        DistillSpec,
+        split,
+        student_fns,
+        targets_of_scores_fn,
+        teacher_fn,
+        teacher_scores_fn,
+    )
     from jaxkd.training.targets import TeacherCache
 
     _, ckpt, data = assets
@@ -178,19 +186,28 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     np.testing.assert_allclose(
         nll_only, vanilla.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True)
     )
-    # The cache gives the same targets as a per-batch teacher forward.
+    # The cache gives the same targets as a per-batch teacher forward, and so
+    # do the targets each method derives from the teacher's cached scores (as
+    # the loop builds them: one teacher pass for every method).
+    rows = encoded.batches("train", 32, shuffle=False)
+    scores = TeacherCache.build(teacher_scores_fn(t_parts), t_params, t_parts.rest, rows).on_device(None)
     for method in ("efficient", "kbest", "posterior", "structkd"):
         fn = teacher_fn(t_parts, DistillSpec(method=method))
-        cache = TeacherCache.build(fn, t_params, t_parts.rest, encoded.batches("train", 32, shuffle=False))
+        cache = TeacherCache.build(fn, t_params, t_parts.rest, rows)
+        derive = targets_of_scores_fn(DistillSpec(method=method), read_run(teacher[0]).constrained)
+        from_scores = functools.partial(lambda derive, _p, _r, b: derive(scores.of(b), b.word_mask), derive)
+        derived = TeacherCache.build(from_scores, None, None, rows)
         direct = jax.device_get(fn(t_params, t_parts.rest, batch))._asdict()
         for name in ("emissions", "unary", "pairwise"):  # the cache holds valid words only
             if name in direct:
                 shape = batch.word_mask.shape + (1,) * (direct[name].ndim - 2)
                 direct[name] = direct[name] * batch.word_mask.reshape(shape)
-        cached = cache.assemble(batch)._asdict()
-        assert set(direct) == set(cached)
-        for name in direct:
-            np.testing.assert_allclose(cached[name], direct[name], rtol=1e-4, atol=1e-5, err_msg=f"{method}:{name}")
+        for how, got in (("cached", cache), ("derived", derived)):
+            got = got.assemble(batch)._asdict()
+            assert set(direct) == set(got)
+            for name in direct:
+                np.testing.assert_allclose(got[name], direct[name], rtol=1e-4, atol=1e-5,
+                                           err_msg=f"{how} {method}:{name}")
 
 
 def test_predict_labels_every_word_even_past_the_window(teacher, tmp_path):

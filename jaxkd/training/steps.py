@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxkd import losses, methods
+from jaxkd import crf, losses, methods
 from jaxkd.crf import CRFScores
 from jaxkd.models.tagger import Tagger
 
@@ -234,6 +234,39 @@ def _teacher_fn(parts: Split, spec: DistillSpec):
         return scenario.targets(spec, scores, batch.word_mask, model.constraints)
 
     return targets
+
+
+def teacher_scores_fn(parts: Split):
+    """Compiled ``(params, rest, batch) -> methods.TeacherScores``: a CRF or
+    softmax teacher's scores and allowed moves for one batch (eval mode, no
+    gradient), whatever the method: the one teacher pass from which every
+    method's targets are derived (:func:`targets_of_scores_fn`)."""
+    return shared(("teacher scores", parts.eval_def), lambda: _teacher_scores_fn(parts))
+
+
+def _teacher_scores_fn(parts: Split):
+    @jax.jit
+    def scores(params, rest, batch):
+        model = merge(parts.eval_def, params, rest)
+        return methods.TeacherScores.of(jax.lax.stop_gradient(model(batch)), model.constraints)
+
+    return scores
+
+
+def targets_of_scores_fn(spec: DistillSpec, constrained: bool):
+    """Compiled ``(scores: methods.TeacherScores, word_mask: [B, W] bool) ->
+    targets``: what :func:`teacher_fn` gives for the batch the scores came
+    from (``constrained``: the teacher's model.constraints; an unconstrained
+    teacher's targets are computed without allowed moves, as there)."""
+    return shared(("targets of scores", spec, constrained), lambda: jax.jit(
+        functools.partial(_targets_of_scores, methods.require(spec.method, spec.head, spec.teacher_head), spec,
+                          constrained)))
+
+
+def _targets_of_scores(scenario, spec: DistillSpec, constrained: bool, s, word_mask):
+    scores = CRFScores(s.emissions, s.transitions, s.start, s.end)
+    allowed = crf.Constraints(s.allowed_transitions, s.allowed_start, s.allowed_end) if constrained else None
+    return scenario.targets(spec, scores, word_mask, allowed)
 
 
 def group_labels(params):

@@ -26,7 +26,7 @@ from jaxkd.progress import progress
 from jaxkd.training.head_fit import fit_head
 from jaxkd.training.run_dir import RunFiles, read_run
 from jaxkd.training.state import RunState, TrainingError, log
-from jaxkd.training.steps import DistillSpec, teacher_fn
+from jaxkd.training.steps import DistillSpec, targets_of_scores_fn, teacher_fn, teacher_scores_fn
 from jaxkd.training.targets import TeacherCache
 
 
@@ -129,6 +129,14 @@ def with_targets_in_step(spec: DistillSpec, encoded: EncodedCorpus, num_tags: in
     return spec._replace(targets_in_step=True)
 
 
+class TeacherPasses(NamedTuple):
+    """What a run asks of its restored teacher, on host batches."""
+
+    targets: Any  # (params, rest, batch) -> the method's targets
+    scores: Any  # (params, rest, batch) -> methods.TeacherScores; None for a span teacher
+    constrained: bool  # the teacher's model.constraints
+
+
 class Targets(NamedTuple):
     """The teacher's targets of a training batch, from the cache or computed."""
 
@@ -138,10 +146,20 @@ class Targets(NamedTuple):
     reused: bool = False  # the cache came from an earlier run of this process
 
 
-# Teacher caches of this process by (teacher checkpoint, method, rows): runs
+# Teacher caches of this process by (teacher checkpoint, rows, method): runs
 # that distil the same teacher with the same method (seeds of a study) build
 # the cache once.
 _CACHES: dict = {}
+# The teacher's scores of this process by (teacher checkpoint, rows): runs
+# that distil the same CRF or softmax teacher with other methods (the demo's
+# students) derive their targets from one teacher pass.
+_SCORES: dict = {}
+
+
+def _remember(store: dict, key, value) -> None:
+    while len(store) >= 2:  # a study runs its methods one after another; a split or two
+        store.pop(next(iter(store)))
+    store[key] = value
 
 
 def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
@@ -156,9 +174,15 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     place = state.placement
     t_params, t_rest = place.replicate((t_params, t_parts.rest))
     compiled_teacher = teacher_fn(t_parts, state.spec)
+    # A span teacher's targets need the model; a CRF or softmax teacher's
+    # follow from its scores, which every method then shares.
+    compiled_scores = teacher_scores_fn(t_parts) if state.spec.teacher_head != "span" else None
 
     def t_fn(params, rest, batch):  # a host batch: the cache reads its row ids
         return compiled_teacher(params, rest, place.rows(batch))
+
+    def scores_fn(params, rest, batch):
+        return compiled_scores(params, rest, place.rows(batch))
 
     # The training set in file order, for the one-time passes (cache, head fit).
     splits = ("train", "unlabeled") if state.unlabeled_per_epoch else ("train",)
@@ -166,9 +190,10 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
         for split in splits:
-            cache, fresh = _cached_targets(state, t_ckpt, t_fn, t_params, t_rest, split, rows[split])
+            passes = TeacherPasses(t_fn, scores_fn if compiled_scores is not None else None, teacher.constrained)
+            cache, spent = _cached_targets(state, t_ckpt, passes, t_params, t_rest, split, rows[split])
             caches[split] = cache.on_device(place)
-            cache_s, reused = cache_s + (cache.seconds if fresh else 0.0), reused or not fresh
+            cache_s, reused = cache_s + (spent or 0.0), reused or spent is None
 
     def of(batch, gold=True):
         return caches["train" if gold else "unlabeled"].of(batch) if caches else t_fn(t_params, t_rest, batch)
@@ -191,32 +216,67 @@ def _fit_head(state: RunState, rows, of) -> None:
         f"({time.perf_counter() - t0:.1f}s; distill.fit_head)")
 
 
-def _cached_targets(
-    state: RunState, t_ckpt: Path, t_fn, t_params, t_rest, split: str, rows
-) -> tuple[TeacherCache, bool]:
-    """The teacher's targets of every row of ``split`` (built once per process
-    for a teacher checkpoint, method and rows), and whether this call built them."""
+def _cached_targets(state: RunState, t_ckpt: Path, passes: TeacherPasses, t_params, t_rest, split: str, rows):
+    """(the teacher's targets of every row of ``split``, the seconds this call
+    spent computing them, compilation excluded, or None when an earlier run of
+    this process built them).
+
+    The targets are derived from the teacher's scores where it gives them
+    (not a span teacher): one teacher pass per checkpoint and rows serves
+    every method."""
     digest = hashlib.blake2b(digest_size=16)
     for b in rows:
         for array in (b.input_ids, b.word_index, b.word_mask, b.sentence_index, b.word_offset):
             digest.update(np.ascontiguousarray(array).tobytes())
     saved = t_ckpt.stat()  # a checkpoint saved again is a new directory
+    source = (str(t_ckpt.resolve()), saved.st_ino, saved.st_mtime_ns, digest.hexdigest())
     targets_of = state.spec._replace(emissions_only=False, centered=False)  # what the targets depend on
-    key = (str(t_ckpt.resolve()), saved.st_ino, saved.st_mtime_ns, targets_of, digest.hexdigest())
+    key = source + (targets_of,)
     if key in _CACHES:
         log(f"[jaxkd] teacher targets of the {split} rows: reused from an earlier run of this process")
-        return _CACHES[key], False
-    for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():  # compile first
-        jax.block_until_ready(t_fn(t_params, t_rest, b))
-    bar = progress(len(rows), f"teacher targets ({split})", state.config.log.progress, unit="batch")
+        return _CACHES[key], None
+    if passes.scores is None:
+        cache = _teacher_pass(state, passes.targets, t_params, t_rest, split, rows, "targets")
+        spent = cache.seconds
+    else:
+        scores, spent = _SCORES.get(source), 0.0
+        if scores is None:
+            scores = _teacher_pass(state, passes.scores, t_params, t_rest, split, rows, "scores")
+            _remember(_SCORES, source, scores)
+            spent = scores.seconds
+        else:
+            log(f"[jaxkd] teacher scores of the {split} rows: from an earlier run of this process")
+        if not state.spec.targets_in_step:  # else the scores are the targets
+            scores = _derived(state, scores, passes.constrained, split, rows)
+            spent += scores.seconds
+        cache = scores
+    _remember(_CACHES, key, cache)
+    return cache, spent
+
+
+def _teacher_pass(state: RunState, fn, t_params, t_rest, split: str, rows, what: str) -> TeacherCache:
+    """The teacher's ``fn`` (targets or scores) over every row of ``split``,
+    compiled first for each batch shape."""
+    for b in {b.input_ids.shape + b.word_mask.shape: b for b in rows}.values():
+        jax.block_until_ready(fn(t_params, t_rest, b))
+    bar = progress(len(rows), f"teacher {what} ({split})", state.config.log.progress, unit="batch")
 
     def host_fn(*args):  # whole on every process
-        return state.placement.to_host(t_fn(*args))
+        return state.placement.to_host(fn(*args))
 
     cache = TeacherCache.build(host_fn, t_params, t_rest, rows, progress=lambda: bar.update())
     bar.close()
-    log(f"[jaxkd] cached teacher targets of {len(cache)} {split} rows in {cache.seconds:.1f}s")
-    while len(_CACHES) >= 2:  # a study runs its methods one after another
-        _CACHES.pop(next(iter(_CACHES)))
-    _CACHES[key] = cache
-    return cache, True
+    log(f"[jaxkd] cached teacher {what} of {len(cache)} {split} rows in {cache.seconds:.1f}s")
+    return cache
+
+
+def _derived(state: RunState, scores: TeacherCache, constrained: bool, split: str, rows) -> TeacherCache:
+    """The method's targets of every row, computed from the teacher's cached scores."""
+    place = state.placement
+    on_device = scores.on_device(place)
+    derive = targets_of_scores_fn(state.spec, constrained)
+
+    def fn(_params, _rest, batch):
+        return derive(on_device.of(batch), place.rows(batch).word_mask)
+
+    return _teacher_pass(state, fn, None, None, split, rows, "targets from its scores")
