@@ -189,8 +189,8 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     rows = {split: state.encoded.batches(split, config.train.eval_batch_size, shuffle=False) for split in splits}
     caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
+        passes = TeacherPasses(t_fn, scores_fn if compiled_scores is not None else None, teacher.constrained)
         for split in splits:
-            passes = TeacherPasses(t_fn, scores_fn if compiled_scores is not None else None, teacher.constrained)
             cache, spent = _cached_targets(state, t_ckpt, passes, t_params, t_rest, split, rows[split])
             caches[split] = cache.on_device(place)
             cache_s, reused = cache_s + (spent or 0.0), reused or spent is None
