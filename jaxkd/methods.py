@@ -69,11 +69,14 @@ class TeacherScores(NamedTuple):
         allowed = constraints if constraints is not None else crf.Constraints.none(s.emissions.shape[-1])
         return cls(s.emissions, s.transitions, s.start, s.end, *allowed)
 
-    def derive(self, method: "Method", spec, mask):
-        """The method's own targets, from these scores (inside the step)."""
+    def derive(self, targets, spec, mask):
+        """The targets ``targets(spec, scores, mask, constraints)`` computes (a
+        scenario's, :func:`scenario`) from these scores: inside the step, or
+        once for the cache (``jaxkd.training.teacher``). All-True allowed
+        moves give exactly what no constraints give."""
         scores = CRFScores(self.emissions, self.transitions, self.start, self.end)
         allowed = crf.Constraints(self.allowed_transitions, self.allowed_start, self.allowed_end)
-        return jax.lax.stop_gradient(method.targets(spec, scores, mask, allowed))
+        return jax.lax.stop_gradient(targets(spec, scores, mask, allowed))
 
 
 class KBestTargets(NamedTuple):

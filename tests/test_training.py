@@ -148,7 +148,7 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     from jaxkd.data.sources import load_corpus
     from jaxkd.data.tokenization import SubwordEncoder
     from jaxkd.models.heads import build_tagger
-    from jaxkd.training.run_dir import read_run, restore_params
+    from jaxkd.training.run_dir import restore_params
     from jaxkd.training.steps import (
         DistillSpec,
         split,
@@ -194,7 +194,7 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     for method in ("efficient", "kbest", "posterior", "structkd"):
         fn = teacher_fn(t_parts, DistillSpec(method=method))
         cache = TeacherCache.build(fn, t_params, t_parts.rest, rows)
-        derive = targets_of_scores_fn(DistillSpec(method=method), read_run(teacher[0]).constrained)
+        derive = targets_of_scores_fn(DistillSpec(method=method))
         from_scores = functools.partial(lambda derive, _p, _r, b: derive(scores.of(b), b.word_mask), derive)
         derived = TeacherCache.build(from_scores, None, None, rows)
         direct = jax.device_get(fn(t_params, t_parts.rest, batch))._asdict()

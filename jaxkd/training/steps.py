@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxkd import crf, losses, methods
+from jaxkd import losses, methods
 from jaxkd.crf import CRFScores
 from jaxkd.models.tagger import Tagger
 
@@ -116,7 +116,7 @@ def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     from the teacher ``targets`` of the batch (its targets type)."""
     scenario = methods.require(spec.method, spec.head, spec.teacher_head)
     if spec.targets_in_step:
-        targets = targets.derive(methods.get(spec.method), spec, mask)
+        targets = targets.derive(scenario.targets, spec, mask)
     return scenario.kd(spec, student, mask, targets, constraints)
 
 
@@ -253,20 +253,12 @@ def _teacher_scores_fn(parts: Split):
     return scores
 
 
-def targets_of_scores_fn(spec: DistillSpec, constrained: bool):
+def targets_of_scores_fn(spec: DistillSpec):
     """Compiled ``(scores: methods.TeacherScores, word_mask: [B, W] bool) ->
-    targets``: what :func:`teacher_fn` gives for the batch the scores came
-    from (``constrained``: the teacher's model.constraints; an unconstrained
-    teacher's targets are computed without allowed moves, as there)."""
-    return shared(("targets of scores", spec, constrained), lambda: jax.jit(
-        functools.partial(_targets_of_scores, methods.require(spec.method, spec.head, spec.teacher_head), spec,
-                          constrained)))
-
-
-def _targets_of_scores(scenario, spec: DistillSpec, constrained: bool, s, word_mask):
-    scores = CRFScores(s.emissions, s.transitions, s.start, s.end)
-    allowed = crf.Constraints(s.allowed_transitions, s.allowed_start, s.allowed_end) if constrained else None
-    return scenario.targets(spec, scores, word_mask, allowed)
+    targets``: what :func:`teacher_fn` gives for the batch the scores came from."""
+    scenario = methods.require(spec.method, spec.head, spec.teacher_head)
+    return shared(("targets of scores", spec), lambda: jax.jit(
+        lambda scores, word_mask: scores.derive(scenario.targets, spec, word_mask)))
 
 
 def group_labels(params):

@@ -134,7 +134,6 @@ class TeacherPasses(NamedTuple):
 
     targets: Any  # (params, rest, batch) -> the method's targets
     scores: Any  # (params, rest, batch) -> methods.TeacherScores; None for a span teacher
-    constrained: bool  # the teacher's model.constraints
 
 
 class Targets(NamedTuple):
@@ -174,9 +173,7 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     place = state.placement
     t_params, t_rest = place.replicate((t_params, t_parts.rest))
     compiled_teacher = teacher_fn(t_parts, state.spec)
-    # A span teacher's targets need the model; a CRF or softmax teacher's
-    # follow from its scores, which every method then shares.
-    compiled_scores = teacher_scores_fn(t_parts) if state.spec.teacher_head != "span" else None
+    compiled_scores = teacher_scores_fn(t_parts)
 
     def t_fn(params, rest, batch):  # a host batch: the cache reads its row ids
         return compiled_teacher(params, rest, place.rows(batch))
@@ -184,12 +181,15 @@ def teacher_targets(state: RunState, teacher: RunFiles | None) -> Targets:
     def scores_fn(params, rest, batch):
         return compiled_scores(params, rest, place.rows(batch))
 
+    # A span teacher's targets need the model; a CRF or softmax teacher's
+    # follow from its scores, which every method then shares.
+    passes = TeacherPasses(t_fn, scores_fn if state.spec.teacher_head != "span" else None)
+
     # The training set in file order, for the one-time passes (cache, head fit).
     splits = ("train", "unlabeled") if state.unlabeled_per_epoch else ("train",)
     rows = {split: state.encoded.batches(split, config.train.eval_batch_size, shuffle=False) for split in splits}
     caches, cache_s, reused = {}, 0.0, False
     if config.distill.cache_teacher:
-        passes = TeacherPasses(t_fn, scores_fn if compiled_scores is not None else None, teacher.constrained)
         for split in splits:
             cache, spent = _cached_targets(state, t_ckpt, passes, t_params, t_rest, split, rows[split])
             caches[split] = cache.on_device(place)
@@ -247,7 +247,7 @@ def _cached_targets(state: RunState, t_ckpt: Path, passes: TeacherPasses, t_para
         else:
             log(f"[jaxkd] teacher scores of the {split} rows: from an earlier run of this process")
         if not state.spec.targets_in_step:  # else the scores are the targets
-            scores = _derived(state, scores, passes.constrained, split, rows)
+            scores = _derived(state, scores, split, rows)
             spent += scores.seconds
         cache = scores
     _remember(_CACHES, key, cache)
@@ -270,11 +270,11 @@ def _teacher_pass(state: RunState, fn, t_params, t_rest, split: str, rows, what:
     return cache
 
 
-def _derived(state: RunState, scores: TeacherCache, constrained: bool, split: str, rows) -> TeacherCache:
+def _derived(state: RunState, scores: TeacherCache, split: str, rows) -> TeacherCache:
     """The method's targets of every row, computed from the teacher's cached scores."""
     place = state.placement
     on_device = scores.on_device(place)
-    derive = targets_of_scores_fn(state.spec, constrained)
+    derive = targets_of_scores_fn(state.spec)
 
     def fn(_params, _rest, batch):
         return derive(on_device.of(batch), place.rows(batch).word_mask)
