@@ -2,12 +2,15 @@
 run never interrupted, bit for bit: at every point of the first and of the
 last epoch's save (before orbax starts; while it writes the step's temporary
 directory; after its commit, before the digests; after) and at a step in the
-middle of an epoch, each in a real subprocess killed by the kernel (forked with jaxkd
-imported: tests/forked.py), then resumed (in the test's process)."""
+middle of an epoch, each in a real subprocess killed by the kernel, then resumed (in the
+test's process)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +19,31 @@ import pytest
 from jaxkd.training import faults
 from jaxkd.training.checkpoints import CheckpointError, Checkpoints
 from jaxkd.training.loop import run
-from tests.forked import start_run, stderr_of
 from tests.runs import final_state, tiny_config, write_corpus
 from tests.tiny_bert import write_tiny_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _script(ckpt: Path, data: Path, workdir: Path) -> str:
+    return (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from tests.runs import tiny_config\n"
+        "from jaxkd.training.loop import run\n"
+        f"run(tiny_config(Path({str(ckpt)!r}), Path({str(data)!r}), **{{'train.epochs': 2}}), Path({str(workdir)!r}))\n"
+    )
+
+
+def _popen(ckpt, data, workdir, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _script(ckpt, data, workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+    )
 
 
 def _damage_unverified_step(step_dir: Path) -> None:
@@ -68,7 +93,7 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         workdir = tmp_path / f"kill{i}"
         if kills[i][2]:  # from the end of epoch 1
             shutil.copytree(tmp_path / "after1", workdir)
-        return i, workdir, start_run(ckpt, data, {"train.epochs": 2}, workdir, JAXKD_KILL_AT=kills[i][0])
+        return i, workdir, _popen(ckpt, data, workdir, JAXKD_KILL_AT=kills[i][0])
 
     pending = [start(i) for i in range(2)]
     while pending:
@@ -76,9 +101,8 @@ def test_a_kill_at_any_moment_of_a_save_resumes_to_the_uninterrupted_result(tmp_
         if i + 2 < len(kills):
             pending.append(start(i + 2))
         point = kills[i][1]
-        proc.join(timeout=300)
-        stderr = Path(stderr_of(workdir)).read_text()
-        assert proc.exitcode == -9, f"point {point}: not killed ({proc.exitcode}) {stderr[-1000:]}"
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == -9, f"point {point}: not killed ({proc.returncode}) {stderr[-1000:]}"
         assert not (workdir / "results.json").exists()
         unfinished = [p.name for p in (workdir / "checkpoints").iterdir() if "tmp" in p.name]
         assert bool(unfinished) == point.endswith("writing"), (point, unfinished)
