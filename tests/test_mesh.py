@@ -34,12 +34,13 @@ out = Path(out)
 assert jax.device_count() == 4, jax.devices()
 TEACHER = json.loads(sys.argv[4])
 res = {}
-# Saved on 4 devices after epoch 1: copied, and resumed on 4 here (the
-# teacher4 run), on 2 here and on 1 in the test's process.
-run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / "teacher4", stop_after_epochs=1)
+on_four = tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4})
+# Saved on 4 devices after epoch 1, then copied: resumed on 4 (teacher4) and
+# on 2 here, on 1 in the test's process.
+run(on_four, out / "teacher4", stop_after_epochs=1)
 for n in (1, 2):
     shutil.copytree(out / "teacher4", out / f"resume{n}")
-res["teacher4"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 4}), out / "teacher4")
+res["teacher4"] = run(on_four, out / "teacher4")
 res["resumed_on_2"] = run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 2}), out / "resume2")
 try:
     run(tiny_config(ckpt, data, **TEACHER, **{"mesh.data": 3}), out / "three")
