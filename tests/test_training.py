@@ -186,6 +186,13 @@ def test_lambda_one_computes_no_log_partition_and_lambda_zero_no_teacher(assets,
     np.testing.assert_allclose(
         nll_only, vanilla.forward_loss(parts.params, parts.rest, batch, {}, 0.0, key, use_kd=False, use_nll=True)
     )
+    # Both terms: the weighted sum; a batch without gold tags (same program,
+    # gold False) has the KD term alone.
+    kd_only = fns.forward_loss(parts.params, parts.rest, batch, targets, 0.5, key, use_kd=True, use_nll=False)
+    both = functools.partial(fns.forward_loss, parts.params, parts.rest, batch, targets, 0.5, key, use_kd=True,
+                             use_nll=True)
+    np.testing.assert_allclose(both(gold=np.bool_(True)), 0.5 * kd_only + 0.5 * nll_only, rtol=1e-6)
+    np.testing.assert_array_equal(both(gold=np.bool_(False)), kd_only)
     # The cache gives the same targets as a per-batch teacher forward, and so
     # do the targets each method derives from the teacher's cached scores (as
     # the loop builds them: one teacher pass for every method).

@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxkd.data.pipeline import EncodedCorpus
 from jaxkd.progress import progress
@@ -31,10 +32,11 @@ from jaxkd.training.steps import copy_tree, dropout_key
 from jaxkd.training.teacher import Targets
 
 
-def _variant(lam: float, gold: bool) -> tuple[bool, bool]:
-    """``(use_kd, use_nll)`` of a step: a labelled batch follows the epoch's
-    lambda; an unlabelled one has the KD term alone."""
-    return (lam > 0.0, lam < 1.0) if gold else (True, False)
+def _variant(lam: float) -> tuple[bool, bool]:
+    """``(use_kd, use_nll)`` of the epoch's steps, from its lambda. An
+    unlabelled batch (only in an epoch whose lambda is above 0) runs the same
+    variant with ``gold`` False: the KD term alone (steps.objective)."""
+    return lam > 0.0, lam < 1.0
 
 
 def epoch_steps(state: RunState, epoch: int, lam: float) -> list[tuple[Any, bool]]:
@@ -68,32 +70,31 @@ def _unlabeled_batches(encoded: EncodedCorpus, batch_size: int, seed: int, start
     return out
 
 
-def warm_step(fns, params, rest, opt_state, batch, targets, lam, *, use_kd: bool, use_nll: bool, forward: bool) -> None:
+def warm_step(fns, params, rest, opt_state, batch, targets, lam, *, use_kd: bool, use_nll: bool, forward: bool,
+              gold: bool = True) -> None:
     """Compiles (and runs once, on copies of the state, which the step
     donates) the train step of ``batch``'s shape and variant, and with
     ``forward`` the forward loss too: nothing compiles later inside a timed epoch."""
-    key = dropout_key(0, 0)
+    key, flags = dropout_key(0, 0), dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
     if forward:
-        jax.block_until_ready(fns.forward_loss(params, rest, batch, targets, lam, key, use_kd=use_kd, use_nll=use_nll))
+        jax.block_until_ready(fns.forward_loss(params, rest, batch, targets, lam, key, **flags))
     p_copy, o_copy = copy_tree((params, opt_state))
-    jax.block_until_ready(
-        fns.train_step(p_copy, rest, o_copy, batch, targets, lam, key, use_kd=use_kd, use_nll=use_nll)
-    )
+    jax.block_until_ready(fns.train_step(p_copy, rest, o_copy, batch, targets, lam, key, **flags))
 
 
 def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> None:
     """Compiles every shape and variant of this epoch's steps outside the timed epoch."""
     probe_shapes = {steps[i][0].input_ids.shape + steps[i][0].word_mask.shape for i in probe}
+    use_kd, use_nll = _variant(lam)
     for host_batch, gold in steps:
-        use_kd, use_nll = _variant(lam, gold)
         key = (host_batch.input_ids.shape, host_batch.word_mask.shape, use_kd, use_nll)
         if key in warmed:
             continue
         tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
         b = state.placement.rows(host_batch)
-        forward = gold and b.input_ids.shape + b.word_mask.shape in probe_shapes
+        forward = b.input_ids.shape + b.word_mask.shape in probe_shapes
         warm_step(state.fns, state.params, state.rest, state.opt_state, b, tg, lam, use_kd=use_kd, use_nll=use_nll,
-                  forward=forward)
+                  forward=forward, gold=gold)
         warmed.add(key)
 
 
@@ -124,9 +125,10 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     bar = progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch")
     read = _LossReads(state, epoch, bar, start, first)
     wall0 = time.perf_counter()
+    use_kd, use_nll = _variant(lam)
     for i in range(start, len(steps)):
         host_batch, gold = steps[i]
-        use_kd, use_nll = _variant(lam, gold)
+        flags = dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
             read(sums, i)
@@ -140,13 +142,13 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
             read(sums, i)
             t0 = time.perf_counter()
             jax.block_until_ready(
-                fns.forward_loss(state.params, rest, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll)
+                fns.forward_loss(state.params, rest, batch, tg, lam, step_key, **flags)
             )
             clock.forward += time.perf_counter() - t0
             t0 = time.perf_counter()
         faults.point("step")
         state.params, state.opt_state, loss = fns.train_step(
-            state.params, rest, state.opt_state, batch, tg, lam, step_key, use_kd=use_kd, use_nll=use_nll
+            state.params, rest, state.opt_state, batch, tg, lam, step_key, **flags
         )
         sums[gold] = sums[gold] + loss
         if i in probe:

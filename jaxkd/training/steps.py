@@ -8,7 +8,10 @@ compiled call and no Python graph traversal.
 Which terms a step computes is static: ``use_kd`` and ``use_nll`` come from
 the lambda of the epoch (lambda = 1: no gold NLL, hence for ``efficient`` no
 log-partition at all; lambda = 0: no teacher input at all), so each epoch runs
-one of at most three compiled variants.
+one of at most three compiled variants. Whether a batch has gold tags is not:
+an unlabelled batch runs its shape's program with ``gold`` False, which
+skips the NLL at run time (``lax.cond``), so labelled and unlabelled batches
+of a shape compile once.
 """
 
 from __future__ import annotations
@@ -120,25 +123,29 @@ def kd_loss(spec: DistillSpec, student: CRFScores, mask, targets, constraints):
     return scenario.kd(spec, student, mask, targets, constraints)
 
 
-def objective(spec: DistillSpec, model, batch, targets, lam, *, use_kd: bool, use_nll: bool):
+def objective(spec: DistillSpec, model, batch, targets, lam, *, use_kd: bool, use_nll: bool, gold=True):
     """``lam * KD + (1 - lam) * NLL`` of ``model`` (a tagger of any head) on
     ``batch``, computing only the terms that are used; the NLL is the head's
-    own loss of the gold tags."""
+    own loss of the gold tags. With both terms, ``gold`` (a traced bool) False
+    marks a batch without gold tags: its loss is the KD term alone, and the
+    NLL is not computed (a branch taken at run time, in the same program)."""
     scores = model(batch)
     mask = batch.word_mask
-    total = jnp.zeros((), jnp.float32)
-    if use_nll:
-        nll = jnp.sum(model.gold_loss(scores, batch, algorithm=spec.algorithm)) / losses.real_rows(mask)
-        total = total + (nll if not use_kd else (1.0 - lam) * nll)
-    if use_kd:
-        kd = kd_loss(spec, scores, mask, targets, model.constraints)
-        total = total + (kd if not use_nll else lam * kd)
-    return total
+
+    def nll():
+        return jnp.sum(model.gold_loss(scores, batch, algorithm=spec.algorithm)) / losses.real_rows(mask)
+
+    if not use_kd:
+        return nll()
+    kd = kd_loss(spec, scores, mask, targets, model.constraints)
+    if not use_nll:
+        return kd
+    return jax.lax.cond(gold, lambda: (1.0 - lam) * nll() + lam * kd, lambda: kd)
 
 
 class StudentFns(NamedTuple):
     train_step: (
-        Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll) -> (params, opt_state, loss)
+        Any  # (params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll, gold) -> (params, opt, loss)
     )
     forward_loss: Any  # same inputs minus opt_state -> loss (timing of the forward phase)
     decode: Any  # (params, rest, batch) -> tags [B, W] int32
@@ -189,19 +196,19 @@ def student_fns(
 
 
 def _student_fns(parts: Split, spec: DistillSpec, optimizer: optax.GradientTransformation | None) -> StudentFns:
-    def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll):
+    def loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll, gold):
         model = merge(parts.train_def, params, rest, key)
-        return objective(spec, model, batch, targets, lam, use_kd=use_kd, use_nll=use_nll)
+        return objective(spec, model, batch, targets, lam, use_kd=use_kd, use_nll=use_nll, gold=gold)
 
     @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"), donate_argnums=(0, 2))
-    def train_step(params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll):
-        loss, grads = jax.value_and_grad(loss_fn)(params, rest, batch, targets, lam, key, use_kd, use_nll)
+    def train_step(params, rest, opt_state, batch, targets, lam, key, *, use_kd, use_nll, gold=True):
+        loss, grads = jax.value_and_grad(loss_fn)(params, rest, batch, targets, lam, key, use_kd, use_nll, gold)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     @functools.partial(jax.jit, static_argnames=("use_kd", "use_nll"))
-    def forward_loss(params, rest, batch, targets, lam, key, *, use_kd, use_nll):
-        return loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll)
+    def forward_loss(params, rest, batch, targets, lam, key, *, use_kd, use_nll, gold=True):
+        return loss_fn(params, rest, batch, targets, lam, key, use_kd, use_nll, gold)
 
     @jax.jit
     def decode(params, rest, batch):
