@@ -24,7 +24,7 @@ import jax
 from absl import logging
 
 from jaxkd.methods import METHODS
-from jaxkd.presets import STUDENTS, demo_config
+from jaxkd.presets import DEMO_MIN_BUCKET_LENGTH, DEMO_TEACHER_EPOCHS, STUDENTS, demo_config
 from jaxkd.training.loop import TrainingError, run
 from jaxkd.training.phases import PHASES
 
@@ -99,8 +99,8 @@ def _arguments(argv):
     parser.add_argument("--workdir", default="runs/demo")
     parser.add_argument("--student", choices=sorted(STUDENTS), default="tiny", help="the students' set-up (STUDENTS)")
     parser.add_argument("--train-sentences", type=int, default=1000)
-    parser.add_argument("--teacher-epochs", type=int, default=4)
-    parser.add_argument("--student-epochs", type=int, default=0, help="0: the set-up's (tiny 10, minilm2 3)")
+    parser.add_argument("--teacher-epochs", type=int, default=DEMO_TEACHER_EPOCHS)
+    parser.add_argument("--student-epochs", type=int, default=0, help="0: the set-up's (tiny 6, minilm2 3)")
     parser.add_argument(
         "--unlabeled",
         action=argparse.BooleanOptionalAction,
@@ -108,7 +108,7 @@ def _arguments(argv):
         help="the distilling students also learn from the training tweets the demo leaves out, as unlabelled text",
     )
     args = parser.parse_args(argv)
-    args.student_epochs = args.student_epochs or STUDENTS[args.student].epochs
+    args.student_epochs = args.student_epochs or STUDENTS[args.student].demo_epochs
     return args
 
 
@@ -135,7 +135,9 @@ def _runs(args, workdir: Path, t0: float) -> dict:
     print(f"[demo] 1/2 fine-tuning the teacher (MiniLM-L6, {args.teacher_epochs} epochs, {args.train_sentences} "
           "training tweets)", flush=True)
     teacher_dir = workdir / "teacher"
-    teacher = run(demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs), teacher_dir)
+    teacher_config = demo_config("teacher", train_sentences=args.train_sentences, epochs=args.teacher_epochs,
+                                 min_bucket_length=DEMO_MIN_BUCKET_LENGTH)
+    teacher = run(teacher_config, teacher_dir)
     summary = {
         "teacher": {"dev": teacher["dev"], "test": teacher["test"], "workdir": str(teacher_dir)},
         "student_setup": {
@@ -152,7 +154,7 @@ def _runs(args, workdir: Path, t0: float) -> dict:
         )
         cfg = demo_config(
             "student", method, str(teacher_dir), train_sentences=args.train_sentences, epochs=args.student_epochs,
-            student=args.student, unlabeled=args.unlabeled,
+            student=args.student, unlabeled=args.unlabeled, min_bucket_length=DEMO_MIN_BUCKET_LENGTH,
         )
         res = run(cfg, workdir / method)
         summary["students"][method] = {
