@@ -1,7 +1,7 @@
 """One epoch of training steps: the epoch's batches (labelled, with
 unlabelled ones spread among them), every compiled variant and shape warmed
-up first, the steps dispatched back to back with the loss summed on the
-device and read every :data:`READ_EVERY` steps, and the epoch's row of the
+up first, the steps dispatched back to back with their losses read (and
+summed) every :data:`READ_EVERY` steps, and the epoch's row of the
 history with its seconds by phase.
 
 The phases are those of :mod:`jaxkd.training.phases` (docs/measuring.md):
@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxkd.data.pipeline import EncodedCorpus
@@ -98,7 +97,7 @@ def _warm_up(state: RunState, steps, probe, targets_of, lam, warmed: set) -> Non
         warmed.add(key)
 
 
-# Steps between two reads of the loss, which is summed on the device: the host
+# Steps between two reads of the losses, which wait on the device: the host
 # dispatches steps and prepares the next batches (row ids, transfer) without
 # waiting on any, at most this many ahead; a NaN stops the epoch at the read
 # after it, before anything is saved.
@@ -121,7 +120,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     _warm_up(state, steps, probe, targets_of, lam, warmed)
     clock = EpochClock()
     first = dict(zip((True, False), state.start_sums)) if start else {True: 0.0, False: 0.0}
-    sums = {gold: jnp.asarray(first[gold], jnp.float32) for gold in first}  # summed losses by gold, on the device
+    sums = _LossSums(first)
     bar = progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch")
     read = _LossReads(state, epoch, bar, start, first)
     wall0 = time.perf_counter()
@@ -150,7 +149,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
         state.params, state.opt_state, loss = fns.train_step(
             state.params, rest, state.opt_state, batch, tg, lam, step_key, **flags
         )
-        sums[gold] = sums[gold] + loss
+        sums.add(gold, loss)
         if i in probe:
             read(sums, i + 1)
             clock.probed_steps += time.perf_counter() - t0
@@ -164,7 +163,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     return _epoch_row(state, epoch, lam, steps, len(steps) - start, len(probe), clock, read.totals)
 
 
-def _midway(state: RunState, epoch: int, done: int, total: int, sums: dict, read) -> None:
+def _midway(state: RunState, epoch: int, done: int, total: int, sums: "_LossSums", read) -> None:
     """After step ``done`` of ``total`` (not the last): a mid-epoch checkpoint
     every ``checkpoint.every_steps`` steps, and one before stopping on a
     signal (:mod:`jaxkd.training.preemption`)."""
@@ -183,8 +182,31 @@ def _midway(state: RunState, epoch: int, done: int, total: int, sums: dict, read
         )
 
 
+class _LossSums:
+    """An epoch's summed losses by gold (labelled, unlabelled batches). Each
+    step's loss stays on the device until a read adds the pending ones on the
+    host in float32, in step order: the sums a device would give, without an
+    operation per step (in a run of several processes each one waited for
+    all of them)."""
+
+    def __init__(self, first: dict):
+        self.totals = {gold: np.float32(value) for gold, value in first.items()}
+        self.pending: list = []  # (gold, loss on the device)
+
+    def add(self, gold: bool, loss) -> None:
+        self.pending.append((gold, loss))
+
+    def read(self) -> dict:
+        """The sums so far, as floats (waits for the steps that gave them)."""
+        values = jax.device_get([loss for _, loss in self.pending])
+        for (gold, _), value in zip(self.pending, values):
+            self.totals[gold] = np.float32(self.totals[gold] + np.float32(value))
+        self.pending = []
+        return {gold: float(value) for gold, value in self.totals.items()}
+
+
 class _LossReads:
-    """The host's reads of an epoch's losses, summed on the device: each read
+    """The host's reads of an epoch's losses (:class:`_LossSums`): each read
     waits for the steps dispatched so far, checks the sums are finite and
     moves the progress bar to them."""
 
@@ -195,11 +217,11 @@ class _LossReads:
         if steps:
             bar.update(steps)
 
-    def __call__(self, sums: dict, steps: int) -> None:
+    def __call__(self, sums: _LossSums, steps: int) -> None:
         """Reads ``sums`` once the first ``steps`` steps are dispatched."""
         if steps <= self.steps:
             return
-        totals = {gold: float(value) for gold, value in sums.items()}  # waits for the dispatched steps
+        totals = sums.read()
         for value in totals.values():
             if not math.isfinite(value):
                 self.bar.close()

@@ -52,7 +52,11 @@ def _padded_row(layout: str, value, b: int, n: int):
 
 
 @jax.jit
+@jax.jit
 def _gather(tables: dict, ids):
+    """The rows ``ids`` of every table, in one compiled call (eager indexing
+    dispatched several operations per table, each a synchronised computation
+    across processes in a run of several)."""
     return {name: table[ids] for name, table in tables.items()}
 
 
