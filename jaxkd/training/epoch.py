@@ -140,15 +140,12 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
         if i in probe:  # the forward alone, then the step, each timed on an idle device
             read(sums, i)
             t0 = time.perf_counter()
-            jax.block_until_ready(
-                fns.forward_loss(state.params, rest, batch, tg, lam, step_key, **flags)
-            )
+            jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, **flags))
             clock.forward += time.perf_counter() - t0
             t0 = time.perf_counter()
         faults.point("step")
-        state.params, state.opt_state, loss = fns.train_step(
-            state.params, rest, state.opt_state, batch, tg, lam, step_key, **flags
-        )
+        state.params, state.opt_state, loss = fns.train_step(state.params, rest, state.opt_state, batch, tg, lam,
+                                                             step_key, **flags)
         sums.add(gold, loss)
         if i in probe:
             read(sums, i + 1)
@@ -163,7 +160,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     return _epoch_row(state, epoch, lam, steps, len(steps) - start, len(probe), clock, read.totals)
 
 
-def _midway(state: RunState, epoch: int, done: int, total: int, sums: "_LossSums", read) -> None:
+def _midway(state: RunState, epoch: int, done: int, total: int, sums: _LossSums, read) -> None:
     """After step ``done`` of ``total`` (not the last): a mid-epoch checkpoint
     every ``checkpoint.every_steps`` steps, and one before stopping on a
     signal (:mod:`jaxkd.training.preemption`)."""

@@ -79,8 +79,8 @@ def dropout_key(seed: int, step: int):
     """The dropout key of a global step. XLA's RngBitGenerator (``rbg``) keys:
     threefry bits for every dropout mask made each train step take seconds
     longer to compile on a CPU; dropout needs no cryptographic quality.
-    Compiled: one asynchronous call per step, where the same ops run eagerly
-    were a dozen dispatches that each waited for the step before."""
+    Compiled: one asynchronous call per step; run eagerly, the same ops were
+    several dispatches, each waiting for the step before."""
     return jax.random.fold_in(jax.random.key(seed, impl="unsafe_rbg"), step)
 
 
