@@ -100,7 +100,8 @@ def _arguments(argv):
     parser.add_argument("--student", choices=sorted(STUDENTS), default="tiny", help="the students' set-up (STUDENTS)")
     parser.add_argument("--train-sentences", type=int, default=1000)
     parser.add_argument("--teacher-epochs", type=int, default=DEMO_TEACHER_EPOCHS)
-    parser.add_argument("--student-epochs", type=int, default=0, help="0: the set-up's (tiny 6, minilm2 3)")
+    own = ", ".join(f"{name} {setup.demo_epochs}" for name, setup in STUDENTS.items())
+    parser.add_argument("--student-epochs", type=int, default=0, help=f"0: the set-up's ({own})")
     parser.add_argument(
         "--unlabeled",
         action=argparse.BooleanOptionalAction,

@@ -42,7 +42,7 @@ class StudentSetup(NamedTuple):
     num_layers: int  # model.num_layers (0: all)
     encoder_lr: float
     epochs: int  # the study's (configs/study_wnut16.py)
-    demo_epochs: int  # bin/demo's (DEMO_TEACHER_EPOCHS)
+    demo_epochs: int  # bin/demo's, after a teacher of DEMO_TEACHER_EPOCHS
 
 
 STUDENTS = {

@@ -120,7 +120,6 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     _warm_up(state, steps, probe, targets_of, lam, warmed)
     clock = EpochClock()
     first = dict(zip((True, False), state.start_sums)) if start else {True: 0.0, False: 0.0}
-    sums = _LossSums(first)
     bar = progress(len(steps), f"epoch {epoch + 1}/{config.train.epochs}", config.log.progress, unit="batch")
     read = _LossReads(state, epoch, bar, start, first)
     wall0 = time.perf_counter()
@@ -130,7 +129,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
         flags = dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
-            read(sums, i)
+            read(i)
             t0 = time.perf_counter()
             tg = jax.block_until_ready(targets_of(host_batch, gold, use_kd))
             clock.teacher += time.perf_counter() - t0
@@ -138,7 +137,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
             tg = targets_of(host_batch, gold, use_kd)
         batch = state.placement.rows(host_batch)
         if i in probe:  # the forward alone, then the step, each timed on an idle device
-            read(sums, i)
+            read(i)
             t0 = time.perf_counter()
             jax.block_until_ready(fns.forward_loss(state.params, rest, batch, tg, lam, step_key, **flags))
             clock.forward += time.perf_counter() - t0
@@ -146,21 +145,21 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
         faults.point("step")
         state.params, state.opt_state, loss = fns.train_step(state.params, rest, state.opt_state, batch, tg, lam,
                                                              step_key, **flags)
-        sums.add(gold, loss)
+        read.add(gold, loss)
         if i in probe:
-            read(sums, i + 1)
+            read(i + 1)
             clock.probed_steps += time.perf_counter() - t0
         elif i + 1 - read.steps >= READ_EVERY:
-            read(sums, i + 1)
+            read(i + 1)
         if i + 1 < len(steps):
-            _midway(state, epoch, i + 1, len(steps), sums, read)
-    read(sums, len(steps))
+            _midway(state, epoch, i + 1, len(steps), read)
+    read(len(steps))
     clock.wall = time.perf_counter() - wall0
     read.bar.close()
     return _epoch_row(state, epoch, lam, steps, len(steps) - start, len(probe), clock, read.totals)
 
 
-def _midway(state: RunState, epoch: int, done: int, total: int, sums: _LossSums, read) -> None:
+def _midway(state: RunState, epoch: int, done: int, total: int, read: _LossReads) -> None:
     """After step ``done`` of ``total`` (not the last): a mid-epoch checkpoint
     every ``checkpoint.every_steps`` steps, and one before stopping on a
     signal (:mod:`jaxkd.training.preemption`)."""
@@ -169,7 +168,7 @@ def _midway(state: RunState, epoch: int, done: int, total: int, sums: _LossSums,
     stop = state.stops.agreed(at_read=due or read.steps == done)  # where every process reads
     if not (stop or due):
         return
-    read(sums, done)
+    read(done)
     save_mid_epoch(state, epoch, done, read.totals)
     if stop:
         read.bar.close()
@@ -179,46 +178,35 @@ def _midway(state: RunState, epoch: int, done: int, total: int, sums: _LossSums,
         )
 
 
-class _LossSums:
-    """An epoch's summed losses by gold (labelled, unlabelled batches). Each
-    step's loss stays on the device until a read adds the pending ones on the
-    host in float32, in step order: the sums a device would give, without an
-    operation per step (in a run of several processes each one waited for
-    all of them)."""
-
-    def __init__(self, first: dict):
-        self.totals = {gold: np.float32(value) for gold, value in first.items()}
-        self.pending: list = []  # (gold, loss on the device)
-
-    def add(self, gold: bool, loss) -> None:
-        self.pending.append((gold, loss))
-
-    def read(self) -> dict:
-        """The sums so far, as floats (waits for the steps that gave them)."""
-        values = jax.device_get([loss for _, loss in self.pending])
-        for (gold, _), value in zip(self.pending, values):
-            self.totals[gold] = np.float32(self.totals[gold] + np.float32(value))
-        self.pending = []
-        return {gold: float(value) for gold, value in self.totals.items()}
-
-
 class _LossReads:
-    """The host's reads of an epoch's losses (:class:`_LossSums`): each read
-    waits for the steps dispatched so far, checks the sums are finite and
-    moves the progress bar to them."""
+    """An epoch's summed losses by gold (labelled, unlabelled batches), and
+    the host's reads of them. Each step's loss stays on the device until a
+    read, which waits for the steps dispatched so far, adds their losses on
+    the host in float32 in step order (the sums a device would give, without
+    an operation per step: in a run of several processes each one waited for
+    all of them), checks the sums are finite and moves the progress bar."""
 
     def __init__(self, state: RunState, epoch: int, bar, steps: int, totals: dict):
         self.state, self.epoch, self.bar = state, epoch, bar
         self.steps = steps  # steps covered by the last read
-        self.totals = totals
+        self.totals = totals  # their summed losses by gold, as floats
+        self._sums = {gold: np.float32(value) for gold, value in totals.items()}
+        self._pending: list = []  # (gold, loss on the device) of the steps since
         if steps:
             bar.update(steps)
 
-    def __call__(self, sums: _LossSums, steps: int) -> None:
-        """Reads ``sums`` once the first ``steps`` steps are dispatched."""
+    def add(self, gold: bool, loss) -> None:
+        self._pending.append((gold, loss))
+
+    def __call__(self, steps: int) -> None:
+        """Reads the losses once the first ``steps`` steps are dispatched."""
         if steps <= self.steps:
             return
-        totals = sums.read()
+        values = jax.device_get([loss for _, loss in self._pending])
+        for (gold, _), value in zip(self._pending, values):
+            self._sums[gold] = np.float32(self._sums[gold] + np.float32(value))
+        self._pending = []
+        totals = {gold: float(value) for gold, value in self._sums.items()}
         for value in totals.values():
             if not math.isfinite(value):
                 self.bar.close()
