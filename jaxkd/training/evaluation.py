@@ -43,9 +43,17 @@ def score(state: RunState, params, split_name: str) -> dict:
 
 
 def final_results(state: RunState, targets: Targets) -> dict:
-    """The best dev epoch scored on dev and test, with the run's history."""
+    """The best dev epoch scored on dev and test, with the run's history.
+    Where the best epoch is the last (its weights are ``state.params``) and
+    this process scored it, its dev scores and weights are used as they are,
+    which restoring and scoring the `best` checkpoint would give again."""
     config = state.config
-    best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
+    best_is_last = bool(state.history) and state.best["epoch"] == state.history[-1]["epoch"]
+    if best_is_last:
+        best_params = state.params
+    else:
+        best_params = state.checkpoints.restore("best", params=state.params)["params"]  # placed like state.params
+    dev = state.best_dev if best_is_last and state.best_dev is not None else score(state, best_params, "dev")
     return {
         "mode": config.mode,
         "method": state.spec.method,
@@ -56,7 +64,7 @@ def final_results(state: RunState, targets: Targets) -> dict:
         "metric": state.metric,
         "labels": list(state.corpus.labels.labels),
         "scheme": state.corpus.labels.scheme,
-        "dev": score(state, best_params, "dev"),
+        "dev": dev,
         "test": score(state, best_params, "test"),
         "epochs": state.history,
         "teacher_cache_s": targets.cache_s,

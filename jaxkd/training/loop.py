@@ -188,7 +188,7 @@ def _end_epoch(state: RunState, epoch: int, row: dict, writer) -> None:
     state.history.append(row)
     improved = dev["score"] > state.best["dev_score"]  # of equal scores the earlier is best, as the checkpoints rank
     if improved:
-        state.best = {"epoch": epoch, "dev_score": dev["score"]}
+        state.best, state.best_dev = {"epoch": epoch, "dev_score": dev["score"]}, dev
     loop_state = {"epoch": epoch, "history": state.history, "best": state.best}
     state.checkpoints.save(
         epoch, params=state.params, opt_state=state.opt_state, loop_state=loop_state, dev_score=dev["score"]

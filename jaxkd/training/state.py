@@ -50,6 +50,7 @@ class RunState:
     opt_state: Any
     history: list = dataclasses.field(default_factory=list)
     best: dict = dataclasses.field(default_factory=lambda: {"epoch": -1, "dev_score": -1.0})
+    best_dev: dict | None = None  # dev's scores of ``best``, where this process scored that epoch (not saved)
     start_epoch: int = 0
     start_step: int = 0  # steps of start_epoch done before (a mid-epoch checkpoint)
     start_sums: tuple = (0.0, 0.0)  # their summed losses (labelled, unlabelled), float32 values
