@@ -21,16 +21,6 @@ if jax.default_backend() != "cpu":
 import pytest  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    """The modules holding a test marked slow run first. bin/test hands whole
-    modules to its workers (pytest-xdist's --dist loadscope: a module fixture
-    runs once), in this order, so the longest start at once and the short
-    ones fill in behind them instead of one long module ending the run alone."""
-    module = lambda item: item.nodeid.split("::")[0]  # noqa: E731
-    slow = {module(item) for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: module(item) not in slow)  # stable: collection order otherwise
-
-
 @pytest.fixture(scope="session")
 def assets(tmp_path_factory):
     """(root, tiny BERT checkpoint, tiny corpus) in a session directory."""

@@ -12,8 +12,6 @@ import pytest
 from benchmarks import accuracy
 from jaxkd.stats import micro_f1
 
-pytestmark = pytest.mark.slow  # a module fixture of tens of seconds (tests/conftest.py runs it first)
-
 CONFIG = """
 from tests.runs import tiny_config
 

@@ -18,8 +18,6 @@ import pytest
 from jaxkd.training.loop import run
 from tests.runs import tiny_config
 
-pytestmark = pytest.mark.slow  # a module fixture of tens of seconds (tests/conftest.py runs it first)
-
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}  # the teacher fixture's training (tests/conftest.py)
 

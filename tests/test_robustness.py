@@ -142,6 +142,10 @@ def test_damaged_loop_state_and_arrays_are_named_not_loaded(teacher, tmp_path, c
     (best / "digests.json").unlink()
     # ... and once: not again from orbax's abandoned reads, as logged task
     # failures and unraisable coroutines, when they are collected.
+    # (What earlier runs in this worker's process left to orbax is collected
+    # first: a whole restore, then a collection.)
+    load_run(teacher[0], "best")
+    gc.collect()
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     with caplog.at_level(logging.ERROR):
