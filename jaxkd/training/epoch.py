@@ -38,6 +38,12 @@ def _variant(lam: float) -> tuple[bool, bool]:
     return lam > 0.0, lam < 1.0
 
 
+def _flags(use_kd: bool, use_nll: bool, gold: bool) -> dict:
+    """The keyword arguments of a step or forward call: the variant (static)
+    and whether the batch has gold tags (traced: one program for both)."""
+    return dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
+
+
 def epoch_steps(state: RunState, epoch: int, lam: float) -> list[tuple[Any, bool]]:
     """The epoch's batches in order, each with whether it has gold tags: the
     shuffled training batches with ``unlabeled_per_epoch`` unlabelled batches
@@ -74,7 +80,7 @@ def warm_step(fns, params, rest, opt_state, batch, targets, lam, *, use_kd: bool
     """Compiles (and runs once, on copies of the state, which the step
     donates) the train step of ``batch``'s shape and variant, and with
     ``forward`` the forward loss too: nothing compiles later inside a timed epoch."""
-    key, flags = dropout_key(0, 0), dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
+    key, flags = dropout_key(0, 0), _flags(use_kd, use_nll, gold)
     if forward:
         jax.block_until_ready(fns.forward_loss(params, rest, batch, targets, lam, key, **flags))
     p_copy, o_copy = copy_tree((params, opt_state))
@@ -126,7 +132,7 @@ def train_epoch(state: RunState, epoch: int, targets: Targets, warmed: set) -> d
     use_kd, use_nll = _variant(lam)
     for i in range(start, len(steps)):
         host_batch, gold = steps[i]
-        flags = dict(use_kd=use_kd, use_nll=use_nll, gold=np.bool_(gold))
+        flags = _flags(use_kd, use_nll, gold)
         step_key = dropout_key(config.seed, epoch * state.steps_per_epoch + i)
         if use_kd and not targets.cached:  # the teacher per batch: timed on its own
             read(i)

@@ -52,7 +52,6 @@ def _padded_row(layout: str, value, b: int, n: int):
 
 
 @jax.jit
-@jax.jit
 def _gather(tables: dict, ids):
     """The rows ``ids`` of every table, in one compiled call (eager indexing
     dispatched several operations per table, each a synchronised computation
