@@ -204,7 +204,7 @@ class Checkpoints:
             first = (str(err).strip().splitlines() or [""])[0][:300]
             failure = CheckpointError(f"{step_dir}: cannot be read ({type(err).__name__}: {first})")
         if failure is not None:  # outside the except clause, which keeps the failed reads alive
-            orbax_reports.collect_abandoned_reads()
+            orbax_reports.collect_abandoned_reads(step_dir)
             raise failure
         return {item: _placed_like(restored[item], template) for item, template in templates.items()}
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
 from typing import Callable
 
 LOGGERS = ("absl", "asyncio")  # where orbax's threads and tasks log their failures
 READ_FAILED = "Encountered error while reading"  # orbax's words for a failed array read
+SETTLE_TRIES, SETTLE_S = 40, 0.05  # at most 2 s of waiting for a failed restore's reads to end
 
 
 def silence(*phrases: str) -> Callable[[], None]:
@@ -47,12 +49,24 @@ def silence(*phrases: str) -> Callable[[], None]:
     return restore
 
 
-def collect_abandoned_reads() -> None:
-    """Collects the read tasks and coroutines of a restore that failed,
-    without their reports (the restore raised its own error)."""
-    restore = silence(READ_FAILED)
+def collect_abandoned_reads(directory) -> None:
+    """Collects the read tasks and coroutines of a restore of ``directory``
+    that failed, without their reports (the restore raised its own error).
+    A read still running then (tensorstore's own threads) fails later, and
+    asyncio reports it when it is collected ("Future exception was never
+    retrieved"): such reports naming ``directory`` are dropped from then on."""
+    if not _LATE.phrases:
+        logging.getLogger("asyncio").addFilter(_LATE)
+    _LATE.phrases.add(str(directory))
+    # Its coroutines, finalised once their event loop is closed, say only that.
+    restore = silence(READ_FAILED, str(directory), "Event loop is closed")
     try:
-        gc.collect()
+        quiet = 0
+        for _ in range(SETTLE_TRIES):  # until the reads still running have ended and been collected
+            quiet = quiet + 1 if gc.collect() == 0 else 0
+            if quiet == 2:
+                break
+            time.sleep(SETTLE_S)
     finally:
         restore()
 
@@ -67,3 +81,18 @@ class _Filter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             text += f"\n{record.exc_info[1]}"
         return not self.repeated(text)
+
+
+class _LateReads(logging.Filter):
+    """Drops asyncio's reports of failures that name a directory whose
+    failed restore was already reported (:func:`collect_abandoned_reads`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.phrases: set[str] = set()
+
+    def filter(self, record):
+        return _Filter(lambda text: any(p in text for p in self.phrases)).filter(record)
+
+
+_LATE = _LateReads()
