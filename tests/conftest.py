@@ -60,10 +60,3 @@ def student(assets, teacher):
         **{"mode": "student", "teacher_workdir": str(teacher[0]), "distill.method": "efficient", "model.num_layers": 1},
     )
     return workdir, run(cfg, workdir)
-
-
-def pytest_collection_modifyitems(items):
-    """The slow tests first (stable): bin/test's workers take tests one at a
-    time in this order, so the quick ones fill in at the end instead of one
-    worker waiting for the other's last long test."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -12,9 +12,6 @@ import pytest
 from benchmarks import accuracy
 from jaxkd.stats import micro_f1
 
-# Its module fixture trains (slow): one worker runs it, before the quick tests.
-pytestmark = [pytest.mark.xdist_group("accuracy_study"), pytest.mark.slow]
-
 CONFIG = """
 from tests.runs import tiny_config
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from benchmarks import epoch_timing
 from jaxkd.data.batching import Buckets, make_batches
@@ -30,7 +29,6 @@ def test_synthetic_corpus_follows_the_preset():
     assert sum(int((b.sentence_index >= 0).sum()) for b in batches) == 14041
 
 
-@pytest.mark.slow
 def test_tiny_run_writes_json_and_plot(tmp_path):
     out, png = tmp_path / "t.json", tmp_path / "t.png"
     epoch_timing.main(["--preset", "tiny", "--sentences", "96", "--methods", "vanilla,kbest,efficient_cached",

@@ -35,7 +35,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], capture_output=True)
 
 
-@pytest.mark.slow
 def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(assets, small_disk, tmp_path):
     _, ckpt, data = assets
     cfg = tiny_config(ckpt, data)  # 2 epochs: the first save fits in 800k, the second does not

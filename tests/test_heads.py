@@ -21,8 +21,6 @@ from jaxkd.data.labels import LabelVocab
 from tests import crf_oracle
 from tests.runs import tiny_config
 
-pytestmark = pytest.mark.xdist_group("heads")  # its module fixtures train: one worker runs them all
-
 N = 3  # O, B-PER, I-PER
 
 

@@ -18,9 +18,6 @@ import pytest
 from jaxkd.training.loop import run
 from tests.runs import tiny_config
 
-# Its module fixture trains (slow): one worker runs it, before the quick tests.
-pytestmark = [pytest.mark.xdist_group("mesh"), pytest.mark.slow]
-
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"train.epochs": 3, "train.head_lr": 3e-2}  # the teacher fixture's training (tests/conftest.py)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -28,7 +27,6 @@ def test_ipynb_and_py_are_the_same_notebook():
     assert len(_code(py)) >= 6
 
 
-@pytest.mark.slow
 def test_notebook_executes_and_plots(teacher, student, tmp_path, monkeypatch):
     """On the session's tiny teacher and efficient student (its own fallback,
     training tiny MiniLM runs when none are found, is the demo's code path)."""

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,24 @@ def _start(config: Path, arg: str, workdir: Path, *, kill_at: str | None = None)
             "--config.mesh.data=0", "--coordinator_address", f"127.0.0.1:{port}",
             "--num_processes", "2", "--process_id", str(i),
         ]
-        procs.append(
-            subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        )
+        # Standard error to a file, not a pipe: a process that fills a pipe no
+        # one reads yet blocks, and the other then waits for it forever.
+        err = tempfile.TemporaryFile("w+")
+        procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True))
+        procs[-1].err = err
     return procs
 
 
 def _finish(procs, code: int = 0) -> list[str]:
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == code, err[-3000:]
-    return [err for _, err in outs]
+    for p in procs:
+        p.wait(timeout=300)
+    errs = []
+    for p in procs:
+        p.err.seek(0)
+        errs.append(p.err.read())
+        p.err.close()
+        assert p.returncode == code, errs[-1][-3000:]
+    return errs
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +100,8 @@ def two_processes(assets, teacher, tmp_path_factory):
     killed = procs[1].returncode
     procs[0].send_signal(signal.SIGKILL)  # the other waits for it forever (as a cluster would end the job)
     procs[0].wait(timeout=60)
+    for p in procs:
+        p.err.close()
     saved_before = {d: sorted(p.name for p in (out / "student" / d).iterdir() if p.name.isdigit())
                     for d in ("checkpoints", "mid_epoch")}
     logs = _finish(_start(config, teacher_dir, out / "student"))

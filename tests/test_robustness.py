@@ -174,7 +174,6 @@ def _cli(*args, script=None, cwd=REPO):
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.mark.slow
 def test_command_line_user_errors_are_one_line_with_exit_code_2(tmp_path):
     missing = _cli("--config", "configs/nope.py", "--workdir", str(tmp_path / "w"))
     bad_arg = _cli("--config", "configs/wnut16_minilm.py:nomethod", "--workdir", str(tmp_path / "w"))

@@ -38,7 +38,6 @@ def _write_legacy(path: Path, tree, state: dict | None = None) -> None:
     (path / "structure.json").write_text(json.dumps({"arrays": meta, "files": file_digests(path / "arrays")}))
 
 
-@pytest.mark.slow
 def test_an_old_run_is_refused_then_converted_and_resumes(assets, teacher, tmp_path, capsys, monkeypatch):
     _, ckpt, data = assets
     copy = tmp_path / "old"

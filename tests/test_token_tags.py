@@ -16,8 +16,6 @@ from jaxkd.data.sources import CORPORA, CORPORA_DIR
 from jaxkd.evaluate import scores, token_accuracy
 from jaxkd.stats import micro_f1, paired_bootstrap, sentence_counts
 
-pytestmark = pytest.mark.xdist_group("token_tags")  # its module fixtures train: one worker runs them all
-
 CONLLU = """\
 # newdoc id = d1
 # sent_id = s1

@@ -442,7 +442,6 @@ def test_export_hf_round_trips_and_loads_in_transformers(teacher, tmp_path):
     np.testing.assert_allclose(logits[first], expected.emissions, atol=1e-4)
 
 
-@pytest.mark.slow
 def test_export_jax_labels_without_jaxkd_like_the_live_model(teacher, tmp_path):
     """The jax.export directory: its label.py, in a process where jaxkd cannot
     be imported, tags sentences of several bucket shapes and batches exactly
