@@ -5,7 +5,9 @@ and then reports the same failure again from the places the failure left
 behind: its writer threads log it with a traceback, abandoned read tasks log
 "Task exception was never retrieved" when they are collected, and abandoned
 coroutines reach Python's unraisable-exception hook, which prints a
-traceback for each. jaxkd reports each failure once, as an error of its own
+traceback for each; a read still running when the restore fails ends
+later, and asyncio logs "Future exception was never retrieved" when it is
+collected. jaxkd reports each failure once, as an error of its own
 that names the checkpoint; :func:`silence` drops the repeats.
 """
 
@@ -15,6 +17,7 @@ import gc
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 LOGGERS = ("absl", "asyncio")  # where orbax's threads and tasks log their failures
@@ -49,7 +52,7 @@ def silence(*phrases: str) -> Callable[[], None]:
     return restore
 
 
-def collect_abandoned_reads(directory) -> None:
+def collect_abandoned_reads(directory: Path) -> None:
     """Collects the read tasks and coroutines of a restore of ``directory``
     that failed, without their reports (the restore raised its own error).
     A read still running then (tensorstore's own threads) fails later, and
@@ -83,16 +86,13 @@ class _Filter(logging.Filter):
         return not self.repeated(text)
 
 
-class _LateReads(logging.Filter):
+class _LateReads(_Filter):
     """Drops asyncio's reports of failures that name a directory whose
     failed restore was already reported (:func:`collect_abandoned_reads`)."""
 
     def __init__(self):
-        super().__init__()
         self.phrases: set[str] = set()
-
-    def filter(self, record):
-        return _Filter(lambda text: any(p in text for p in self.phrases)).filter(record)
+        super().__init__(lambda text: any(phrase in text for phrase in self.phrases))
 
 
 _LATE = _LateReads()
