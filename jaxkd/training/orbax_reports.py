@@ -22,7 +22,9 @@ from typing import Callable
 
 LOGGERS = ("absl", "asyncio")  # where orbax's threads and tasks log their failures
 READ_FAILED = "Encountered error while reading"  # orbax's words for a failed array read
-SETTLE_TRIES, SETTLE_S = 40, 0.05  # at most 2 s of waiting for a failed restore's reads to end
+# A failed restore's reads have ended once QUIET collections in a row, SETTLE_S
+# apart, free nothing (at most SETTLE_TRIES of them: 2 s).
+SETTLE_TRIES, SETTLE_S, QUIET = 40, 0.05, 6
 
 
 def silence(*phrases: str) -> Callable[[], None]:
@@ -58,16 +60,15 @@ def collect_abandoned_reads(directory: Path) -> None:
     A read still running then (tensorstore's own threads) fails later, and
     asyncio reports it when it is collected ("Future exception was never
     retrieved"): such reports naming ``directory`` are dropped from then on."""
-    if not _LATE.phrases:
-        logging.getLogger("asyncio").addFilter(_LATE)
     _LATE.phrases.add(str(directory))
+    logging.getLogger("asyncio").addFilter(_LATE)  # once: a logger keeps one copy of a filter
     # Its coroutines, finalised once their event loop is closed, say only that.
     restore = silence(READ_FAILED, str(directory), "Event loop is closed")
     try:
-        quiet = 0
-        for _ in range(SETTLE_TRIES):  # until the reads still running have ended and been collected
-            quiet = quiet + 1 if gc.collect() == 0 else 0
-            if quiet == 2:
+        found = []  # the objects each collection freed
+        for _ in range(SETTLE_TRIES):
+            found.append(gc.collect())
+            if found[-QUIET:] == [0] * QUIET:
                 break
             time.sleep(SETTLE_S)
     finally:
